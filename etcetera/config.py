@@ -1,0 +1,152 @@
+"""Configuration: `~/.etc.toml` or an `etcetera.Config` built in code.
+
+Orchestrator plugins build a Config from their own secret stores; nothing here is
+read implicitly except by `Config.load()`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_PATH = "~/.etc.toml"
+DEFAULT_HOME = "~/.etc"
+SECRET_KEYS = frozenset(
+    {"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "google_application_credentials"}
+)
+_TYPES: dict[str, tuple[type, ...]] = {
+    "url": (str,),
+    "home": (str, Path),
+    "public": (bool,),
+    "endpoint_url": (str,),
+    "aws_access_key_id": (str,),
+    "aws_secret_access_key": (str,),
+    "aws_session_token": (str,),
+    "region_name": (str,),
+    "google_application_credentials": (str, dict, Path),
+    "project": (str,),
+    "workers": (int,),
+}
+
+
+@dataclass(frozen=True, repr=False)
+class Config:
+    """Where datasets live locally (`home`) and remotely (`url`), and how to reach the remote.
+
+    `google_application_credentials` is a path to a service-account JSON file, or the
+    JSON itself (a dict or a string starting with '{').  Secrets never appear in repr/str.
+    """
+
+    url: str | None = None
+    home: str | Path | None = field(default=None, kw_only=True)
+    public: bool = field(default=False, kw_only=True)
+    endpoint_url: str | None = field(default=None, kw_only=True)
+    aws_access_key_id: str | None = field(default=None, kw_only=True)
+    aws_secret_access_key: str | None = field(default=None, kw_only=True)
+    aws_session_token: str | None = field(default=None, kw_only=True)
+    region_name: str | None = field(default=None, kw_only=True)
+    google_application_credentials: str | dict | Path | None = field(default=None, kw_only=True)
+    project: str | None = field(default=None, kw_only=True)
+    workers: int | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if f.name == "public" and not isinstance(value, bool):
+                raise ConfigError(f"config key 'public' must be true or false, not {type(value).__name__}")
+            if not isinstance(value, _TYPES[f.name]) or (f.name == "workers" and isinstance(value, bool)):
+                expected = " or ".join(t.__name__ for t in _TYPES[f.name])
+                raise ConfigError(f"config key '{f.name}' must be {expected}, not {type(value).__name__}")
+        if self.workers is not None and not 1 <= self.workers <= 256:
+            raise ConfigError(f"config key 'workers' must be between 1 and 256, not {self.workers}")
+        if self.url is not None:
+            url = self.url.strip()
+            if "://" not in url:
+                raise ConfigError(
+                    f"config key 'url' must look like file:///path, s3://bucket or gs://bucket, not {url!r}"
+                )
+            object.__setattr__(self, "url", url)
+
+    @property
+    def home_path(self) -> Path:
+        """The local folder that holds datasets (default ~/.etc)."""
+        return Path(os.path.expanduser(str(self.home or DEFAULT_HOME))).absolute()
+
+    @property
+    def worker_count(self) -> int:
+        """Parallel transfers: the configured `workers`, else 16 (I/O bound, not CPU bound)."""
+        return self.workers or 16
+
+    def service_account_info(self) -> dict | None:
+        """The GCS service-account JSON as a dict when given inline, else None (a path or nothing)."""
+        creds = self.google_application_credentials
+        if isinstance(creds, dict):
+            return creds
+        if isinstance(creds, str) and creds.lstrip().startswith("{"):
+            try:
+                return json.loads(creds)
+            except ValueError:
+                raise ConfigError("config key 'google_application_credentials' holds invalid JSON") from None
+        return None
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some keys changed."""
+        return replace(self, **changes)
+
+    def to_dict(self, *, secrets: bool = False) -> dict[str, Any]:
+        """The keys that are set; secrets masked unless asked for."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None or (f.name == "public" and value is False):
+                continue
+            out[f.name] = value if secrets or f.name not in SECRET_KEYS else "***"
+        return out
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items())
+        return f"Config({inner})"
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> "Config":
+        """Build a Config from a mapping; unknown keys are an error naming the key."""
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                raise ConfigError(
+                    f"{source}: unknown key '{key}' (known keys: {', '.join(sorted(known))})"
+                )
+        try:
+            return cls(**data)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> "Config":
+        """Read `path`, else $ETC_CONFIG, else ~/.etc.toml; a missing default file means defaults."""
+        explicit = path is not None or bool(os.environ.get("ETC_CONFIG"))
+        raw = path if path is not None else os.environ.get("ETC_CONFIG") or DEFAULT_CONFIG_PATH
+        file = Path(os.path.expanduser(str(raw)))
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            if explicit:
+                raise ConfigError(f"config file {file} does not exist: create it or fix --config/ETC_CONFIG") from None
+            return cls()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {file}: {exc.__class__.__name__}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file} is not valid TOML ({exc}): fix the syntax, e.g. url = \"s3://bucket\"") from None
+        return cls.from_dict(data, source=str(file))

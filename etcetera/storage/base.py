@@ -1,0 +1,162 @@
+"""The one interface every remote implements.
+
+A Storage is rooted at a URL (`file:///srv/ds`, `s3://bucket/prefix`, `gs://bucket/prefix`);
+keys are '/'-separated paths below that root.  Backends raise `NotFoundError` for a
+missing key and `RemoteError` (one line, naming the remote, never a secret) otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO, Iterator, Sequence
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+
+
+class Source:
+    """Bytes to upload, known in size and readable any number of times (for retries and parts)."""
+
+    size: int
+
+    def reader(self, start: int = 0, length: int | None = None) -> BinaryIO:
+        """A seekable file object over bytes [start, start+length) of the source."""
+        raise NotImplementedError
+
+
+class BytesSource(Source):
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.size = len(data)
+
+    def reader(self, start: int = 0, length: int | None = None) -> BinaryIO:
+        end = self.size if length is None else start + length
+        return io.BytesIO(memoryview(self.data)[start:end])
+
+
+class FileRangesSource(Source):
+    """The concatenation of byte ranges of local files: a pack or a chunk, streamed, never in memory."""
+
+    def __init__(self, ranges: Sequence[tuple[str | os.PathLike, int, int]]) -> None:
+        self.ranges = [(os.fspath(p), off, n) for p, off, n in ranges]
+        self.size = sum(n for _, _, n in self.ranges)
+
+    def reader(self, start: int = 0, length: int | None = None) -> BinaryIO:
+        length = self.size - start if length is None else length
+        return _RangesReader(self.ranges, start, length)
+
+
+class _RangesReader(io.RawIOBase):
+    """Seekable reader over a window of concatenated file ranges."""
+
+    def __init__(self, ranges: list[tuple[str, int, int]], start: int, length: int) -> None:
+        self._ranges = ranges
+        self._start = start
+        self._len = length
+        self._pos = 0
+        self._fh: BinaryIO | None = None
+        self._fh_path: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._len}[whence]
+        self._pos = max(0, min(self._len, base + offset))
+        return self._pos
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        want = min(len(buf), self._len - self._pos)
+        if want <= 0:
+            return 0
+        absolute = self._start + self._pos
+        view = memoryview(buf)
+        done = 0
+        cursor = 0
+        for path, off, n in self._ranges:
+            if absolute >= cursor + n:
+                cursor += n
+                continue
+            inner = absolute - cursor
+            take = min(n - inner, want - done)
+            if self._fh_path != path:
+                if self._fh:
+                    self._fh.close()
+                self._fh = open(path, "rb")
+                self._fh_path = path
+            self._fh.seek(off + inner)
+            got = self._fh.readinto(view[done : done + take])
+            if got != take:
+                raise OSError(f"{path} changed while it was being uploaded")
+            done += take
+            absolute += take
+            cursor += n
+            if done >= want:
+                break
+        self._pos += done
+        return done
+
+    def close(self) -> None:
+        if self._fh:
+            self._fh.close()
+            self._fh = None
+        super().close()
+
+
+class Storage(ABC):
+    """A remote root.  Implementations must be safe to call from many threads at once."""
+
+    scheme: str = ""
+
+    def __init__(self, url: str, config: "Config") -> None:
+        self.url = url.rstrip("/")
+        self.config = config
+
+    @abstractmethod
+    def put(self, key: str, source: Source) -> None:
+        """Create or replace `key` with the bytes of `source`, atomically (never half visible)."""
+
+    @abstractmethod
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create `key` only if it does not exist; return False (and change nothing) if it does."""
+
+    @abstractmethod
+    def read(self, key: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """Stream bytes [start, start+length) of `key` in blocks.  NotFoundError if absent."""
+
+    def get(self, key: str) -> bytes:
+        """The whole object in memory (manifests, small things)."""
+        return b"".join(self.read(key))
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether `key` exists."""
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every key starting with `prefix` (a plain string prefix, not a folder), any order."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove `key`; removing a missing key is not an error."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
