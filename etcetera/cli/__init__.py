@@ -1,0 +1,5 @@
+"""The `etc` command."""
+
+from .main import main
+
+__all__ = ["main"]

@@ -1,0 +1,146 @@
+"""The local home folder: datasets at `<home>/<name>/`, bookkeeping under `<home>/.etc/`.
+
+`.etc/state/<name>.json` remembers which remote version a local copy came from and the
+hash of every file keyed by (size, mtime, inode), so an unchanged dataset is never re-hashed
+and local edits are noticed before a pull would overwrite them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .dataset import LocalFile
+from .errors import DatasetError
+from .names import NAME_RE, check_name
+
+
+@dataclass
+class State:
+    """What the home knows about one local dataset."""
+
+    version: int | None = None
+    remote: str | None = None
+    partitions: list[str] | None = None  # None: every partition was pulled
+    files: dict[str, list] = field(default_factory=dict)  # rel -> [size, mtime_ns, ino, sha256, chunks|None]
+
+    def cached_hash(self, f: LocalFile) -> tuple[str, tuple[str, ...] | None] | None:
+        entry = self.files.get(f.rel)
+        if entry and entry[0] == f.size and entry[1] == f.mtime_ns and entry[2] == f.ino:
+            return entry[3], (tuple(entry[4]) if entry[4] else None)
+        return None
+
+    def remember(self, f: LocalFile, sha: str, chunks: tuple[str, ...] | None) -> None:
+        self.files[f.rel] = [f.size, f.mtime_ns, f.ino, sha, list(chunks) if chunks else None]
+
+
+class Home:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.meta = root / ".etc"
+
+    def path(self, name: str) -> Path:
+        return self.root / check_name(name)
+
+    def exists(self, name: str) -> bool:
+        return (self.path(name) / "data").is_dir()
+
+    def names(self) -> list[str]:
+        try:
+            entries = os.scandir(self.root)
+        except FileNotFoundError:
+            return []
+        return sorted(e.name for e in entries if NAME_RE.fullmatch(e.name) and os.path.isdir(os.path.join(e.path, "data")))
+
+    def _ensure(self, *sub: str) -> Path:
+        folder = self.meta.joinpath(*sub)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatasetError(f"cannot write to home {self.root}: {exc.strerror}; set `home` to a writable folder") from None
+        return folder
+
+    def load_state(self, name: str) -> State | None:
+        try:
+            raw = json.loads((self.meta / "state" / f"{name}.json").read_text())
+            return State(raw.get("version"), raw.get("remote"), raw.get("partitions"), raw.get("files") or {})
+        except (FileNotFoundError, ValueError, AttributeError):
+            return None
+
+    def save_state(self, name: str, state: State) -> None:
+        folder = self._ensure("state")
+        tmp = folder / f".{name}.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(json.dumps(state.__dict__, separators=(",", ":")))
+        os.replace(tmp, folder / f"{name}.json")
+
+    def drop_state(self, name: str) -> None:
+        (self.meta / "state" / f"{name}.json").unlink(missing_ok=True)
+
+    def staging(self, name: str) -> Path:
+        """A fresh folder on the home's filesystem, so that finishing is a rename."""
+        folder = self._ensure("tmp") / f"{name}-{uuid.uuid4().hex[:12]}"
+        folder.mkdir()
+        return folder
+
+    def install(self, name: str, staged: Path) -> Path:
+        """Swap a complete staged folder into place; the old copy, if any, is removed after."""
+        dest = self.path(name)
+        old = None
+        if dest.exists():
+            old = self._ensure("trash") / f"{name}-{uuid.uuid4().hex[:12]}"
+            os.rename(dest, old)
+        os.rename(staged, dest)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return dest
+
+    def remove(self, name: str) -> None:
+        dest = self.path(name)
+        trash = self._ensure("trash") / f"{name}-{uuid.uuid4().hex[:12]}"
+        os.rename(dest, trash)
+        self.drop_state(name)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def clean_leftovers(self) -> None:
+        """Remove staging and trash folders left by an interrupted run (not locked by anyone)."""
+        for sub in ("tmp", "trash"):
+            folder = self.meta / sub
+            if not folder.is_dir():
+                continue
+            for entry in os.scandir(folder):
+                name = entry.name.rsplit("-", 1)[0]
+                with self.try_lock(name) as got:
+                    if got:
+                        shutil.rmtree(entry.path, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """One writer per dataset per home, across processes."""
+        folder = self._ensure("locks")
+        with open(folder / f"{name}.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def try_lock(self, name: str) -> Iterator[bool]:
+        folder = self._ensure("locks")
+        with open(folder / f"{name}.lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)

@@ -1,0 +1,170 @@
+"""The version manifest: the one document that makes a version exist (see docs/format.md).
+
+Stored gzip-compressed JSON at `datasets/<name>/<version:010d>.json.gz`, created last and only
+if absent, so a version is either complete or invisible.  Parsing validates everything a
+hostile remote could use: paths, sizes, object ids and ranges.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import FormatError
+from .names import check_name
+
+FORMAT = "etcetera/1"
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+MAX_MANIFEST_BYTES = 1 << 30
+
+
+@dataclass(frozen=True)
+class Part:
+    """Bytes [offset, offset+length) of object `obj`.  A file with several parts is chunked:
+    each part is a whole object whose id is the sha256 of its bytes."""
+
+    obj: str
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    size: int
+    sha256: str
+    executable: bool = False
+    parts: tuple[Part, ...] = ()
+
+    def content_key(self) -> tuple:
+        return (self.path, self.sha256, self.executable)
+
+
+@dataclass
+class Manifest:
+    name: str
+    version: int
+    files: list[FileEntry]
+    dirs: list[str] = field(default_factory=list)
+    objects: dict[str, int] = field(default_factory=dict)
+    parent: int | None = None
+    created: str = ""
+    author: str = ""
+    tool: str = ""
+
+    def content(self) -> set[tuple]:
+        """What makes two versions equal: paths, hashes, modes and empty dirs."""
+        return {f.content_key() for f in self.files} | {("dir", d) for d in self.dirs}
+
+    def to_bytes(self) -> bytes:
+        doc = {
+            "format": FORMAT,
+            "name": self.name,
+            "version": self.version,
+            "parent": self.parent,
+            "created": self.created,
+            "author": self.author,
+            "tool": self.tool,
+            "objects": self.objects,
+            "dirs": self.dirs,
+            "files": [
+                {
+                    "path": f.path,
+                    "size": f.size,
+                    "sha256": f.sha256,
+                    **({"x": True} if f.executable else {}),
+                    "parts": [[p.obj, p.offset, p.length] for p in f.parts],
+                }
+                for f in self.files
+            ],
+        }
+        return gzip.compress(json.dumps(doc, separators=(",", ":")).encode(), compresslevel=6, mtime=0)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, where: str) -> "Manifest":
+        """Parse and validate; FormatError names `where` and the rule broken."""
+        try:
+            data = gzip.decompress(raw)
+            if len(data) > MAX_MANIFEST_BYTES:
+                raise ValueError("too large")
+            doc = json.loads(data)
+        except (OSError, EOFError, ValueError) as exc:
+            raise FormatError(f"manifest {where} is unreadable ({exc}): the remote is damaged") from None
+        try:
+            return _parse(doc)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise FormatError(f"manifest {where} is invalid ({exc}): refusing to use it") from None
+
+
+def check_rel_path(path: Any) -> str:
+    """A safe relative path: '/'-separated, no '', '.', '..', absolute or control characters."""
+    if not isinstance(path, str) or not path or len(path) > 4096:
+        raise ValueError(f"bad path {path!r}")
+    parts = path.split("/")
+    if path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"path {path!r} escapes the dataset")
+    if any(ord(c) < 32 or c == "\\" for c in path):
+        raise ValueError(f"path {path!r} has control characters")
+    return path
+
+
+def _int(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{what} must be a non-negative integer")
+    return value
+
+
+def _parse(doc: dict) -> Manifest:
+    if doc.get("format") != FORMAT:
+        raise ValueError(f"unknown format {doc.get('format')!r} (this etcetera reads {FORMAT}; upgrade it)")
+    name = check_name(doc["name"])
+    version = _int(doc["version"], "version")
+    objects = {}
+    for oid, size in dict(doc.get("objects") or {}).items():
+        if not _HEX64.fullmatch(oid):
+            raise ValueError(f"bad object id {oid!r}")
+        objects[oid] = _int(size, "object size")
+    files = []
+    seen: set[str] = set()
+    for item in doc["files"]:
+        path = check_rel_path(item["path"])
+        if path in seen:
+            raise ValueError(f"duplicate path {path!r}")
+        seen.add(path)
+        size = _int(item["size"], "size")
+        sha = item["sha256"]
+        if not isinstance(sha, str) or not _HEX64.fullmatch(sha):
+            raise ValueError(f"bad sha256 for {path!r}")
+        parts = []
+        for obj, offset, length in item["parts"]:
+            if obj not in objects:
+                raise ValueError(f"{path!r} refers to unlisted object {obj!r}")
+            _int(offset, "offset"), _int(length, "length")
+            if offset + length > objects[obj]:
+                raise ValueError(f"{path!r} reads past the end of object {obj}")
+            parts.append(Part(obj, offset, length))
+        if sum(p.length for p in parts) != size:
+            raise ValueError(f"parts of {path!r} do not add up to its size")
+        if len(parts) > 1 and any(p.offset != 0 or p.length != objects[p.obj] for p in parts):
+            raise ValueError(f"chunks of {path!r} must be whole objects")
+        files.append(FileEntry(path, size, sha, bool(item.get("x", False)), tuple(parts)))
+    dirs = [check_rel_path(d) for d in doc.get("dirs") or []]
+    for p in list(seen) + dirs:
+        if p.split("/")[0] == "data" and p.count("/") < 2 and p not in dirs:
+            raise ValueError(f"{p!r}: data/ may hold only partition folders")
+    parent = doc.get("parent")
+    return Manifest(
+        name=name,
+        version=version,
+        files=files,
+        dirs=dirs,
+        objects=objects,
+        parent=None if parent is None else _int(parent, "parent"),
+        created=str(doc.get("created", "")),
+        author=str(doc.get("author", "")),
+        tool=str(doc.get("tool", "")),
+    )

@@ -1,0 +1,126 @@
+"""How file contents become remote objects.
+
+Small files are packed, grouped by partition, into a few objects sized so that every worker has
+one to move; large files become one object, or several 16 MiB chunks moved in parallel.
+Object ids are content-derived (see docs/format.md), so an unchanged file is never uploaded twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .dataset import partition_of
+from .manifest import Part
+
+MiB = 1 << 20
+CHUNK = 16 * MiB  # files larger than this are split into chunk objects of this size
+LARGE = 8 * MiB  # files at least this large get objects of their own
+MIN_PACK, MAX_PACK = 1 * MiB, 32 * MiB
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A file whose content the remote does not have yet."""
+
+    path: Path
+    size: int
+    sha256: str
+    chunks: tuple[str, ...] | None  # chunk hashes for files larger than CHUNK
+    group: str
+
+
+@dataclass
+class Upload:
+    """One object to create: the concatenation of byte ranges of local files."""
+
+    obj: str
+    ranges: list[tuple[Path, int, int]]
+    size: int
+
+
+def hash_file(path: Path, size: int) -> tuple[str, tuple[str, ...] | None]:
+    """sha256 of the file, and of each CHUNK-sized piece when the file is larger than CHUNK."""
+    whole = hashlib.sha256()
+    chunks: list[str] = []
+    chunk = hashlib.sha256() if size > CHUNK else None
+    filled = 0
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(MiB if size > MiB else max(size, 1))
+            if not block:
+                break
+            whole.update(block)
+            if chunk is not None:
+                view = memoryview(block)
+                while view:
+                    take = min(len(view), CHUNK - filled)
+                    chunk.update(view[:take])
+                    filled += take
+                    view = view[take:]
+                    if filled == CHUNK:
+                        chunks.append(chunk.hexdigest())
+                        chunk, filled = hashlib.sha256(), 0
+    if chunk is not None and filled:
+        chunks.append(chunk.hexdigest())
+    return whole.hexdigest(), tuple(chunks) if chunk is not None else None
+
+
+def plan_uploads(new_files: list[NewFile], workers: int) -> tuple[dict[str, tuple[Part, ...]], list[Upload]]:
+    """Parts for every new content hash, and the objects to upload to make them exist."""
+    parts: dict[str, tuple[Part, ...]] = {}
+    uploads: dict[str, Upload] = {}
+    small: dict[str, list[NewFile]] = {}
+    for f in new_files:
+        if f.sha256 in parts or f.size == 0:
+            parts.setdefault(f.sha256, ())
+            continue
+        if f.size >= LARGE:
+            if f.chunks:
+                chunk_parts = []
+                for i, cid in enumerate(f.chunks):
+                    length = min(CHUNK, f.size - i * CHUNK)
+                    uploads.setdefault(cid, Upload(cid, [(f.path, i * CHUNK, length)], length))
+                    chunk_parts.append(Part(cid, 0, length))
+                parts[f.sha256] = tuple(chunk_parts)
+            else:
+                uploads.setdefault(f.sha256, Upload(f.sha256, [(f.path, 0, f.size)], f.size))
+                parts[f.sha256] = (Part(f.sha256, 0, f.size),)
+        else:
+            parts[f.sha256] = ()  # placeholder, filled when packed
+            small.setdefault(f.group, []).append(f)
+    total_small = sum(f.size for group in small.values() for f in group)
+    target = min(MAX_PACK, max(MIN_PACK, total_small // max(1, workers)))
+    for group in sorted(small):
+        batch: list[NewFile] = []
+        batch_size = 0
+        for f in small[group]:
+            batch.append(f)
+            batch_size += f.size
+            if batch_size >= target:
+                _pack(batch, parts, uploads)
+                batch, batch_size = [], 0
+        if batch:
+            _pack(batch, parts, uploads)
+    return parts, list(uploads.values())
+
+
+def _pack(batch: list[NewFile], parts: dict[str, tuple[Part, ...]], uploads: dict[str, Upload]) -> None:
+    ident = hashlib.sha256(b"etcetera-pack/1\n")
+    for f in batch:
+        ident.update(f"{f.sha256} {f.size}\n".encode())
+    oid = ident.hexdigest()
+    offset = 0
+    ranges = []
+    for f in batch:
+        parts[f.sha256] = (Part(oid, offset, f.size),)
+        ranges.append((f.path, 0, f.size))
+        offset += f.size
+    uploads[oid] = Upload(oid, ranges, offset)
+
+
+def group_of(rel: str) -> str:
+    """Packs never mix partitions, so a partial pull fetches only its own packs."""
+    p = partition_of(rel)
+    return f"data/{p}" if p is not None else "."

@@ -1,0 +1,212 @@
+"""The parallel transfer engine: uploads objects, downloads byte ranges into files, verifies.
+
+Every worker streams: memory stays at a few blocks per worker whatever the dataset size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from .errors import IntegrityError, NotFoundError, RemoteError
+from .manifest import FileEntry
+from .packing import Upload
+from .progress import Progress
+from .remote import object_key
+from .storage import FileRangesSource, Storage
+
+log = logging.getLogger("etcetera")
+ATTEMPTS = 4
+COALESCE_GAP = 256 * 1024  # read through gaps smaller than this instead of a new request
+MAX_RANGE = 64 << 20
+
+
+def run_parallel(tasks: Iterable[Callable[[], None]], workers: int) -> None:
+    """Run every task on a pool; the first failure cancels what has not started and is raised."""
+    tasks = list(tasks)
+    if not tasks:
+        return
+    if workers <= 1 or len(tasks) == 1:
+        for task in tasks:
+            task()
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, len(tasks)), thread_name_prefix="etc") as pool:
+        futures = [pool.submit(task) for task in tasks]
+        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for f in pending:
+            f.cancel()
+        for f in futures:
+            if f.done() and not f.cancelled() and f.exception() is not None:
+                raise f.exception()  # type: ignore[misc]
+
+
+class _Transient(Exception):
+    """A dropped, refused or truncated transfer: worth another attempt."""
+
+
+class _Corrupt(Exception):
+    """Bytes that arrived whole but do not match their hash."""
+
+
+def _retrying(what: str, fn: Callable[[], None]) -> None:
+    """Retry transient failures with exponential backoff, a bounded number of times."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return fn()
+        except _Transient as exc:
+            if attempt == ATTEMPTS:
+                raise RemoteError(f"{what} failed after {ATTEMPTS} attempts: {exc}") from None
+            log.debug("retrying %s (%s)", what, exc)
+            time.sleep(min(2.0, 0.1 * 2**attempt))
+
+
+def upload(storage: Storage, uploads: list[Upload], workers: int, progress: Progress) -> int:
+    """Create every object that does not exist yet; return the bytes actually sent."""
+    sent = [0]
+
+    def task(up: Upload) -> Callable[[], None]:
+        def run() -> None:
+            key = object_key(up.obj)
+            if not storage.exists(key):
+                storage.put(key, FileRangesSource(up.ranges))
+                sent[0] += up.size
+            progress.update(up.size)
+
+        return run
+
+    # Biggest first, so a large chunk does not start last and leave the other workers idle.
+    run_parallel((task(u) for u in sorted(uploads, key=lambda u: -u.size)), workers)
+    return sent[0]
+
+
+@dataclass
+class _Segment:
+    offset: int  # in the object
+    length: int
+    target: Path
+    target_offset: int
+    expect: str  # sha256 of these bytes
+    label: str  # the file's path in the dataset, for messages
+
+
+def download(storage: Storage, files: list[FileEntry], root: Path, dataset: str,
+             workers: int, progress: Progress) -> None:
+    """Write every file of `files` under `root`, verifying each byte range against its hash."""
+    by_object: dict[str, list[_Segment]] = {}
+    for f in files:
+        target = root / f.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as fh:
+            if f.size:
+                fh.truncate(f.size)
+        if len(f.parts) == 1:
+            p = f.parts[0]
+            by_object.setdefault(p.obj, []).append(_Segment(p.offset, p.length, target, 0, f.sha256, f.path))
+        else:
+            pos = 0
+            for p in f.parts:
+                by_object.setdefault(p.obj, []).append(_Segment(0, p.length, target, pos, p.obj, f.path))
+                pos += p.length
+    tasks = []
+    for obj, segments in by_object.items():
+        segments.sort(key=lambda s: s.offset)
+        batch: list[_Segment] = []
+        for seg in segments:
+            if batch and (seg.offset - (batch[-1].offset + batch[-1].length) > COALESCE_GAP
+                          or seg.offset + seg.length - batch[0].offset > MAX_RANGE):
+                tasks.append(_RangeTask(storage, obj, batch, dataset, progress))
+                batch = []
+            batch.append(seg)
+        if batch:
+            tasks.append(_RangeTask(storage, obj, batch, dataset, progress))
+    tasks.sort(key=lambda t: -t.length)
+    run_parallel(tasks, workers)
+
+
+class _RangeTask:
+    """One ranged read of an object, scattered into the files it holds, each verified."""
+
+    def __init__(self, storage: Storage, obj: str, batch: list[_Segment], dataset: str, progress: Progress):
+        self.storage, self.obj, self.batch, self.dataset, self.progress = storage, obj, batch, dataset, progress
+        self.start = batch[0].offset
+        self.length = batch[-1].offset + batch[-1].length - self.start
+
+    def __call__(self) -> None:
+        corrupt = [0]
+
+        def once() -> None:
+            try:
+                self._attempt()
+            except _Corrupt as exc:
+                corrupt[0] += 1
+                if corrupt[0] >= 2:  # the same bytes twice: the stored object itself is bad
+                    raise IntegrityError(
+                        f"{self.dataset}: {exc.args[0]} failed verification (sha256 mismatch in remote "
+                        f"object {self.obj[:12]}): the remote copy is corrupt; nothing local was changed"
+                    ) from None
+                raise _Transient(f"{exc.args[0]} did not verify") from None
+
+        _retrying(f"download of {self.dataset}: {self.batch[0].label}", once)
+
+    def _attempt(self) -> None:
+        credited = 0
+        try:
+            stream = iter(self.storage.read(object_key(self.obj), self.start, self.length))
+            buf = memoryview(b"")
+            pos = self.start  # object offset of buf[0]
+            for seg in self.batch:
+                hasher = hashlib.sha256()
+                fd = os.open(seg.target, os.O_WRONLY)
+                try:
+                    written = 0
+                    while written < seg.length:
+                        if not buf:
+                            buf = memoryview(_next_block(stream, self.obj))
+                        if pos < seg.offset:  # a gap between coalesced segments
+                            skip = min(len(buf), seg.offset - pos)
+                            buf, pos = buf[skip:], pos + skip
+                            continue
+                        piece = buf[: seg.length - written]
+                        hasher.update(piece)
+                        os.pwrite(fd, piece, seg.target_offset + written)
+                        written += len(piece)
+                        buf, pos = buf[len(piece):], pos + len(piece)
+                finally:
+                    os.close(fd)
+                if hasher.hexdigest() != seg.expect:
+                    raise _Corrupt(seg.label)
+                self.progress.update(seg.length)
+                credited += seg.length
+        except NotFoundError:
+            raise NotFoundError(
+                f"{self.dataset}: object {self.obj[:12]} holding {self.batch[0].label} is missing on "
+                f"{self.storage.url}: the remote is damaged"
+            ) from None
+        except RemoteError as exc:
+            self.progress.update(-credited)
+            raise _Transient(str(exc)) from None
+        except BaseException:
+            self.progress.update(-credited)
+            raise
+
+
+def _next_block(stream: Iterator[bytes], obj: str) -> bytes:
+    """The next block of a download; a dropped or short response is transient."""
+    try:
+        return next(stream)
+    except StopIteration:
+        raise _Transient(f"object {obj[:12]} ended early (truncated response)") from None
+    except RemoteError:
+        raise
+    except (OSError, ValueError) as exc:  # connection resets and protocol errors from HTTP clients
+        raise _Transient(type(exc).__name__) from None
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] in ("urllib3", "botocore", "requests", "google", "http"):
+            raise _Transient(type(exc).__name__) from None
+        raise
