@@ -89,8 +89,7 @@ def upload(storage: Storage, uploads: list[Upload], workers: int, progress: Prog
 class _Segment:
     offset: int  # in the object
     length: int
-    target: Path
-    target_offset: int
+    targets: list[tuple[Path, int]]  # (file, offset in file): identical files share a segment
     expect: str  # sha256 of these bytes
     label: str  # the file's path in the dataset, for messages
 
@@ -99,6 +98,15 @@ def download(storage: Storage, files: list[FileEntry], root: Path, dataset: str,
              workers: int, progress: Progress) -> None:
     """Write every file of `files` under `root`, verifying each byte range against its hash."""
     by_object: dict[str, list[_Segment]] = {}
+    seen: dict[tuple[str, int, int], _Segment] = {}
+
+    def add(obj: str, offset: int, length: int, target: Path, target_offset: int, expect: str, label: str) -> None:
+        seg = seen.get((obj, offset, length))
+        if seg is None:
+            seg = seen[(obj, offset, length)] = _Segment(offset, length, [], expect, label)
+            by_object.setdefault(obj, []).append(seg)
+        seg.targets.append((target, target_offset))
+
     for f in files:
         target = root / f.path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -107,11 +115,11 @@ def download(storage: Storage, files: list[FileEntry], root: Path, dataset: str,
                 fh.truncate(f.size)
         if len(f.parts) == 1:
             p = f.parts[0]
-            by_object.setdefault(p.obj, []).append(_Segment(p.offset, p.length, target, 0, f.sha256, f.path))
+            add(p.obj, p.offset, p.length, target, 0, f.sha256, f.path)
         else:
             pos = 0
             for p in f.parts:
-                by_object.setdefault(p.obj, []).append(_Segment(0, p.length, target, pos, p.obj, f.path))
+                add(p.obj, 0, p.length, target, pos, p.obj, f.path)
                 pos += p.length
     tasks = []
     for obj, segments in by_object.items():
@@ -162,7 +170,7 @@ class _RangeTask:
             pos = self.start  # object offset of buf[0]
             for seg in self.batch:
                 hasher = hashlib.sha256()
-                fd = os.open(seg.target, os.O_WRONLY)
+                fds = [(os.open(t, os.O_WRONLY), off) for t, off in seg.targets]
                 try:
                     written = 0
                     while written < seg.length:
@@ -174,11 +182,13 @@ class _RangeTask:
                             continue
                         piece = buf[: seg.length - written]
                         hasher.update(piece)
-                        os.pwrite(fd, piece, seg.target_offset + written)
+                        for fd, off in fds:
+                            os.pwrite(fd, piece, off + written)
                         written += len(piece)
                         buf, pos = buf[len(piece):], pos + len(piece)
                 finally:
-                    os.close(fd)
+                    for fd, _ in fds:
+                        os.close(fd)
                 if hasher.hexdigest() != seg.expect:
                     raise _Corrupt(seg.label)
                 self.progress.update(seg.length)
