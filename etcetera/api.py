@@ -213,12 +213,12 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
     check_name(name)
     cfg = _config(config)
     home = _home(cfg)
+    if not home.path(name).exists():
+        raise DatasetError(f"{name} is not in {home.root}: etc register DIR {name} first")
     r = _remote(cfg)
     home.clean_leftovers()
     with home.lock(name):
         path = home.path(name)
-        if not path.exists():
-            raise DatasetError(f"{name} is not in {home.root}: etc register DIR {name} first")
         validate_dataset_dir(path)
         state = home.load_state(name) or State()
         local_files, dirs = scan_files(path)

@@ -1,0 +1,162 @@
+"""The `etc` executable end to end, as a user runs it: real subprocesses, HOME in a temp dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ETC = str(Path(sys.executable).parent / "etc")
+
+
+def run(*args: str, cwd: Path, home: Path, ok: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if k != "ETC_CONFIG"}
+    full_env.update(HOME=str(home), **(env or {}))
+    proc = subprocess.run([ETC, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("etc: error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def user(tmp_path: Path) -> Path:
+    home = tmp_path / "user"
+    home.mkdir(exist_ok=True)
+    return home
+
+
+def test_seed_quick_start(tmp_path: Path, user: Path):
+    (tmp_path / "sample" / "data" / "train").mkdir(parents=True)
+    (tmp_path / "sample" / "data" / "train" / "data00001.txt").touch()
+    run("register", "sample", cwd=tmp_path, home=user)
+    assert run("list", cwd=tmp_path, home=user).stdout.split()[0] == "sample"
+    code = "import etcetera as etc; ds = etc.dataset('sample'); print(ds.keys(), [p.name for p in ds['train'].iterdir()], ds.meta)"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "HOME": str(user)},
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['train'] ['data00001.txt'] {}"
+
+    remote = tmp_path / "srv" / "datasets"
+    (user / ".etc.toml").write_text(f'url = "file://{remote}"\n')
+    assert "pushed sample@1" in run("push", "sample", cwd=tmp_path, home=user).stdout
+    assert run("list", "--remote", cwd=tmp_path, home=user).stdout.split()[0] == "sample"
+    assert run("ls", "-r", cwd=tmp_path, home=user).stdout.split()[0] == "sample"
+    run("purge", "sample", cwd=tmp_path, home=user)
+    assert run("list", cwd=tmp_path, home=user).stdout == ""
+    assert "pulled sample@1" in run("pull", "sample", cwd=tmp_path, home=user).stdout
+    assert (user / ".etc" / "sample" / "data" / "train" / "data00001.txt").is_file()
+    assert "up to date" in run("push", "sample", cwd=tmp_path, home=user).stdout
+    assert "already up to date" in run("pull", "sample", cwd=tmp_path, home=user).stdout
+    assert run("versions", "sample", cwd=tmp_path, home=user).stdout.split() == ["sample@1"]
+    info = run("info", "sample", "-r", cwd=tmp_path, home=user).stdout
+    assert "sample@1" in info and "train" in info and "pushed" in info
+    # python -m etcetera is the same program
+    proc = subprocess.run([sys.executable, "-m", "etcetera", "list"], env={**os.environ, "HOME": str(user)},
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("sample")
+
+
+def test_create_pull_partition_and_quiet(tmp_path: Path, user: Path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'url = "file://{tmp_path / "r"}"\nhome = "{tmp_path / "h"}"\n')
+    out = run("--config", str(cfg), "create", "made", "-p", "a", "b", cwd=tmp_path, home=user).stdout
+    assert "a, b" in out
+    (tmp_path / "h" / "made" / "data" / "a" / "x.txt").write_text("x")
+    (tmp_path / "h" / "made" / "data" / "b" / "y.txt").write_text("y")
+    assert run("-q", "--config", str(cfg), "push", "made", cwd=tmp_path, home=user).stdout == ""
+    run("--config", str(cfg), "purge", "made", cwd=tmp_path, home=user)
+    run("--config", str(cfg), "pull", "made", "-p", "b", cwd=tmp_path, home=user)
+    assert sorted(os.listdir(tmp_path / "h" / "made" / "data")) == ["b"]
+    env_cfg = run("info", "made", cwd=tmp_path, home=user, env={"ETC_CONFIG": str(cfg)}).stdout
+    assert "b" in env_cfg and "1" in env_cfg
+
+
+@pytest.mark.parametrize(
+    "setup, args, needles",
+    [
+        (None, ["push", "sample"], ["sample is not in"]),
+        ("registered", ["push", "sample"], ["no remote configured", "url"]),
+        (None, ["register", "nowhere"], ["nowhere is not a directory"]),
+        ("nodata", ["register", "bad"], ["no data/ folder"]),
+        ("emptydata", ["register", "bad"], ["is empty", "at least one partition"]),
+        ("filedata", ["register", "bad"], ["stray.txt is not a directory", "only partition folders"]),
+        ("badmeta", ["register", "bad"], ["meta.json is not valid JSON"]),
+        ("symlink", ["register", "bad"], ["symbolic link"]),
+        ("dataset", ["register", "sample", "../evil"], ["invalid dataset name", "'../evil'"]),
+        ("dataset", ["pull", "bad name"], ["invalid dataset name"]),
+        ("dataset", ["pull", "x@abc"], ["invalid version"]),
+        ("badtoml", ["list", "-r"], [".etc.toml is not valid TOML"]),
+        ("unknownkey", ["list", "-r"], [".etc.toml", "unknown key 'colour'"]),
+        ("wrongtype", ["list"], [".etc.toml", "'public' must be true or false"]),
+        ("dataset", ["--config", "/nonexistent/etc.toml", "list"], ["/nonexistent/etc.toml does not exist"]),
+        ("registered", ["register", "sample"], ["already registered", "-f"]),
+        (None, ["purge", "ghost"], ["ghost is not in"]),
+        ("remote", ["pull", "ghost"], ["ghost is not on", "etc list -r"]),
+        ("remote", ["versions", "ghost"], ["ghost has no versions"]),
+        ("badscheme", ["list", "-r"], ["unsupported remote", "ftp://x"]),
+    ],
+)
+def test_bad_input_gives_one_line_error(tmp_path: Path, user: Path, setup, args, needles):
+    ds = tmp_path / "sample"
+    bad = tmp_path / "bad"
+    if setup in ("dataset", "registered", "remote"):
+        (ds / "data" / "train").mkdir(parents=True)
+    if setup == "registered":
+        run("register", "sample", cwd=tmp_path, home=user)
+    if setup == "remote":
+        (user / ".etc.toml").write_text(f'url = "file://{tmp_path / "r"}"\n')
+    if setup == "nodata":
+        bad.mkdir()
+    if setup == "emptydata":
+        (bad / "data").mkdir(parents=True)
+    if setup == "filedata":
+        (bad / "data" / "ok").mkdir(parents=True)
+        (bad / "data" / "stray.txt").write_text("x")
+    if setup == "badmeta":
+        (bad / "data" / "ok").mkdir(parents=True)
+        (bad / "meta.json").write_text("{not json")
+    if setup == "symlink":
+        (bad / "data" / "ok").mkdir(parents=True)
+        (bad / "data" / "ok" / "link").symlink_to("/etc/passwd")
+    if setup == "badtoml":
+        (user / ".etc.toml").write_text("url = = nope\n")
+    if setup == "unknownkey":
+        (user / ".etc.toml").write_text('url = "file:///tmp/x"\ncolour = "blue"\n')
+    if setup == "wrongtype":
+        (user / ".etc.toml").write_text('public = "yes"\n')
+    if setup == "badscheme":
+        (user / ".etc.toml").write_text('url = "ftp://x"\n')
+    proc = run(*args, cwd=tmp_path, home=user, ok=False)
+    assert_one_line_error(proc, *needles)
+    assert not (user / ".etc" / "bad").exists()
+
+
+def test_secrets_never_printed(tmp_path: Path, user: Path):
+    secret = "sEcReT-value-that-must-not-leak-123"
+    (user / ".etc.toml").write_text(
+        f'url = "file://{tmp_path / "r"}"\naws_secret_access_key = "{secret}"\naws_access_key_id = "AKIDKEY"\n'
+    )
+    (tmp_path / "sample" / "data" / "train").mkdir(parents=True)
+    outputs = [
+        run("-v", "register", "sample", cwd=tmp_path, home=user),
+        run("-v", "push", "sample", cwd=tmp_path, home=user),
+        run("-v", "pull", "nothere", cwd=tmp_path, home=user, ok=False),
+        run("-v", "info", "sample", "-r", cwd=tmp_path, home=user),
+    ]
+    for proc in outputs:
+        assert secret not in proc.stdout + proc.stderr
+    for path in (user / ".etc").rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes()

@@ -1,0 +1,151 @@
+"""Names, Config, dataset rules and the manifest parser: the checks that guard every input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import string
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import etcetera as etc
+from etcetera.manifest import FORMAT, Manifest
+from etcetera.names import NAME_RE, check_name, parse_ref
+
+SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
+
+
+@given(st.text(max_size=200))
+@settings(max_examples=300)
+def test_name_validation_accepts_exactly_the_rule(name):
+    ok = bool(NAME_RE.fullmatch(name)) and len(name) <= 128
+    if ok:
+        assert check_name(name) == name
+        assert "/" not in name and ".." != name and not name.startswith(".")
+    else:
+        with pytest.raises(etc.InvalidNameError):
+            check_name(name)
+
+
+@pytest.mark.parametrize("bad", ["", ".", "..", "../x", "a/b", "/abs", "-x", ".hidden", "a\x00b", "a\nb", "x" * 129, "é"])
+def test_path_tricks_are_refused(bad):
+    with pytest.raises(etc.InvalidNameError):
+        check_name(bad)
+
+
+def test_refs():
+    assert parse_ref("ds") == ("ds", None)
+    assert parse_ref("ds@12") == ("ds", 12)
+    for bad in ["ds@", "ds@0", "ds@-1", "ds@1.5", "@3", "ds@3@4"]:
+        with pytest.raises(etc.InvalidNameError):
+            parse_ref(bad)
+
+
+def test_config_never_shows_secrets():
+    cfg = etc.Config("s3://b", aws_access_key_id="AKIDPLANTED", aws_secret_access_key=SECRET,
+                     aws_session_token="tok-" + SECRET, google_application_credentials={"private_key": SECRET})
+    for text in (repr(cfg), str(cfg), f"{cfg}", repr([cfg])):
+        assert SECRET not in text and "AKIDPLANTED" not in text
+    assert "s3://b" in repr(cfg)
+
+
+def test_config_load_rules(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('url = "s3://bucket/prefix"\npublic = true\nworkers = 4\nendpoint_url = "http://127.0.0.1:9"\n')
+    cfg = etc.Config.load(path)
+    assert (cfg.url, cfg.public, cfg.worker_count) == ("s3://bucket/prefix", True, 4)
+    path.write_text("workers = 'many'\n")
+    with pytest.raises(etc.ConfigError, match=r"c\.toml: config key 'workers' must be int"):
+        etc.Config.load(path)
+    path.write_text('aws_secret_key = "x"\n')
+    with pytest.raises(etc.ConfigError, match="unknown key 'aws_secret_key'"):
+        etc.Config.load(path)
+    path.write_text('url = "not a url"\n')
+    with pytest.raises(etc.ConfigError, match="url"):
+        etc.Config.load(path)
+    assert etc.Config.load().url is None  # no ~/.etc.toml: defaults, no error
+
+
+def test_dataset_api(tmp_path, make_dataset):
+    cfg = etc.Config(home=str(tmp_path / "h"))
+    etc.register(make_dataset("ds", meta=[1, 2]), config=cfg)
+    ds = etc.dataset("ds", config=cfg)
+    assert ds.name == "ds" and ds.version is None and ds.meta == [1, 2]
+    assert ds["train"] == ds.path / "data" / "train"
+    with pytest.raises(KeyError, match="no partition 'valid'"):
+        ds["valid"]
+    assert ds.summary()["partitions"] == {"test": {"files": 1, "bytes": 5}, "train": {"files": 1, "bytes": 6}}
+    with pytest.raises(etc.DatasetError, match="auto_pull=True"):
+        etc.dataset("other", config=cfg)
+    src = make_dataset("ds")
+    before = sorted(p.name for p in src.rglob("*"))
+    etc.register(src, "copy", config=cfg)
+    assert sorted(p.name for p in src.rglob("*")) == before  # register never modifies DIR
+    assert etc.ls(config=cfg) == ["copy", "ds"]
+    etc.purge("copy", config=cfg)
+    assert etc.ls(config=cfg) == ["ds"]
+
+
+def test_auto_pull(tmp_path, make_dataset, file_remote):
+    a = file_remote.config("a")
+    etc.register(make_dataset("ap"), config=a)
+    etc.push("ap", config=a)
+    ds = etc.dataset("ap", auto_pull=True, config=file_remote.config("b"))
+    assert ds.version == 1 and (ds["train"] / "a.txt").read_text() == "alpha\n"
+
+
+def _manifest(files, objects=None, **extra) -> bytes:
+    doc = {"format": FORMAT, "name": "m", "version": 1, "objects": objects or {"a" * 64: 10}, "files": files, **extra}
+    return gzip.compress(json.dumps(doc).encode())
+
+
+def _file(path, size=10, parts=None):
+    return {"path": path, "size": size, "sha256": "b" * 64, "parts": parts if parts is not None else [["a" * 64, 0, size]]}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not gzip",
+        gzip.compress(b"{not json"),
+        _manifest([_file("../etc/passwd")]),
+        _manifest([_file("/etc/passwd")]),
+        _manifest([_file("data/train/../../x")]),
+        _manifest([_file("data/train/a\x00b")]),
+        _manifest([_file("data/x")]),  # a file directly in data/
+        _manifest([_file("data/t/a", size=11, parts=[["a" * 64, 0, 11]])]),  # reads past the object
+        _manifest([_file("data/t/a", parts=[["c" * 64, 0, 10]])]),  # unlisted object
+        _manifest([_file("data/t/a", size=5, parts=[["a" * 64, 0, 10]])]),  # parts do not add up
+        _manifest([_file("data/t/a"), _file("data/t/a")]),  # duplicate
+        _manifest([_file("data/t/a")], objects={"../../x": 10}),
+        _manifest([_file("data/t/a")], dirs=["../up"]),
+        gzip.compress(json.dumps({"format": "etcetera/99", "name": "m", "version": 1, "files": []}).encode()),
+    ],
+)
+def test_hostile_manifests_are_refused(raw):
+    with pytest.raises(etc.FormatError, match="manifest where"):
+        Manifest.from_bytes(raw, "where")
+
+
+path_chars = st.text(alphabet=string.ascii_letters + "./\\\x00-_ é", max_size=40)
+
+
+@given(st.lists(path_chars, min_size=1, max_size=4))
+@settings(max_examples=200)
+def test_manifest_parser_never_accepts_an_escaping_path(paths):
+    raw = _manifest([_file(p) for p in paths])
+    try:
+        m = Manifest.from_bytes(raw, "prop")
+    except etc.FormatError:
+        return
+    for f in m.files:
+        parts = f.path.split("/")
+        assert not f.path.startswith("/") and ".." not in parts and "" not in parts and "\x00" not in f.path
+
+
+def test_manifest_round_trip():
+    m = Manifest.from_bytes(_manifest([_file("data/t/a"), _file("README", size=0, parts=[])]), "x")
+    again = Manifest.from_bytes(m.to_bytes(), "y")
+    assert again.content() == m.content() and again.objects == m.objects
