@@ -199,6 +199,15 @@ def info(ref: str, *, remote: bool = False, config: Config | None = None) -> dic
     return out
 
 
+def gc(*, config: Config | None = None, grace_hours: float | None = None, dry_run: bool = False):
+    """Delete remote objects that no version references and that are older than the grace period."""
+    from . import gc as _gc
+
+    cfg = _config(config)
+    grace = _gc.DEFAULT_GRACE_HOURS if grace_hours is None else grace_hours
+    return _gc.collect(_remote(cfg), grace, dry_run, cfg.worker_count)
+
+
 # ---------------------------------------------------------------- push
 
 
@@ -486,5 +495,5 @@ def _pull_legacy(r: Remote, home: Home, name: str, force: bool, started: float) 
                       time.monotonic() - started)
 
 
-__all__ = ["dataset", "register", "create", "purge", "ls", "versions", "info", "push", "pull",
+__all__ = ["dataset", "register", "create", "purge", "ls", "versions", "info", "push", "pull", "gc",
            "push_report", "pull_report", "PushReport", "PullReport", "EtcError"]

@@ -248,3 +248,20 @@ def test_missing_dataset_and_version_errors_name_the_remote(remote):
         etc.pull("ghost@3", config=cfg)
     assert etc.versions("ghost", config=cfg) == []
     assert etc.ls(remote=True, config=cfg) == []
+
+
+def test_gc_deletes_only_old_orphans(remote, make_dataset):
+    src = make_dataset("g", {"train/a.bin": os.urandom(4000)})
+    a = remote.config("a")
+    etc.register(src, config=a)
+    etc.push("g", config=a)
+    storage = open_storage(a)
+    storage.put(object_key("f" * 64), BytesSource(b"orphan from an interrupted push"))
+    assert api.gc(config=a).deleted == 0  # too recent: might belong to a push in progress
+    dry = api.gc(config=a, grace_hours=0, dry_run=True)
+    assert dry.deleted == 1 and storage.exists(object_key("f" * 64))
+    report = api.gc(config=a, grace_hours=0)
+    assert report.deleted == 1 and report.referenced == 1
+    assert not storage.exists(object_key("f" * 64))
+    ds = etc.pull("g", config=remote.config("b"))
+    assert (ds["train"] / "a.bin").read_bytes() == (src / "data" / "train" / "a.bin").read_bytes()

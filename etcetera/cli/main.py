@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("versions", help="list the remote's versions of a dataset, newest first")
     p.add_argument("name", metavar="NAME")
     p.set_defaults(func=cmd_versions)
+
+    p = sub.add_parser("gc", help="delete remote objects left by interrupted pushes")
+    p.add_argument("--grace", type=float, default=None, metavar="HOURS",
+                   help="keep orphans younger than this (default 24), so pushes in progress are safe")
+    p.add_argument("-n", "--dry-run", action="store_true", help="only report what would be deleted")
+    p.set_defaults(func=cmd_gc)
     return parser
 
 
@@ -154,6 +160,14 @@ def cmd_versions(args: argparse.Namespace, config: Config) -> int:
         return 1
     for v in found:
         print(f"{args.name}@{v}")
+    return 0
+
+
+def cmd_gc(args: argparse.Namespace, config: Config) -> int:
+    report = api.gc(config=config, grace_hours=args.grace, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    _say(args, f"{report.objects} objects on {config.url}: {report.referenced} in use, {verb} {report.deleted} "
+               f"orphans ({human_bytes(report.deleted_bytes)}), kept {report.kept_recent} recent ones")
     return 0
 
 

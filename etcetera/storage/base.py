@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 class ObjectInfo:
     key: str
     size: int
+    mtime: float | None = None  # last modified, seconds since the epoch, when the backend knows it
 
 
 class Source:

@@ -109,10 +109,10 @@ class FileStorage(Storage):
                 key = rel + name
                 if key.startswith(prefix):
                     try:
-                        size = os.stat(os.path.join(dirpath, name)).st_size
+                        st = os.stat(os.path.join(dirpath, name))
                     except FileNotFoundError:
                         continue
-                    yield ObjectInfo(key, size)
+                    yield ObjectInfo(key, st.st_size, st.st_mtime)
 
     def delete(self, key: str) -> None:
         try:
