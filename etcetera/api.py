@@ -284,6 +284,8 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
             known_objects.update(m.objects)
         fresh = [n for n in new if n.sha256 not in known and n.size > 0]
         parts, uploads = plan_uploads(fresh, cfg.worker_count)
+        log.debug("%s: %d files, %d with new content, %d objects to upload (%d bytes) with %d workers",
+                  name, len(files), len(fresh), len(uploads), sum(u.size for u in uploads), cfg.worker_count)
         known.update(parts)
         files = [fe if fe.parts or fe.size == 0 else FileEntry(fe.path, fe.size, fe.sha256, fe.executable, known[fe.sha256])
                  for fe in files]
@@ -419,6 +421,8 @@ def pull_report(ref: str, *, config: Config | None = None, force: bool = False,
             for d in dirs:
                 (staged / d).mkdir(parents=True, exist_ok=True)
             nbytes = sum(f.size for f in to_fetch)
+            log.debug("%s@%s: %d files, %d reused from the local copy, %d to fetch (%d bytes)",
+                      name, target, len(selected), reused, len(to_fetch), nbytes)
             with Progress(nbytes, f"pull {name}@{target}", None if quiet is None else not quiet) as bar:
                 download(r.storage, to_fetch, staged, f"{name}@{target}", cfg.worker_count, bar)
             for fe in selected:
