@@ -1,0 +1,96 @@
+"""EtcHook: an Airflow connection of type `etcetera` as an `etcetera.Config`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import etcetera as etc
+from airflow.sdk import BaseHook
+
+from etcetera_airflow.connection import CONN_TYPE, config_from_connection, secret_values
+
+
+def _mask(config: etc.Config) -> None:
+    """Tell Airflow's log masker about every secret in `config` (the extra's key names do not
+    always say 'secret', e.g. google_application_credentials)."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - older Airflow
+        from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
+    for value in secret_values(config):
+        mask_secret(value)
+
+
+class EtcHook(BaseHook):
+    """Reach an etcetera remote with the settings of an Airflow connection.
+
+    `login` = AWS access key id, `password` = AWS secret access key, `extra` = every other
+    `etcetera.Config` key as JSON, e.g. {"url": "s3://bucket", "endpoint_url": "http://...",
+    "region_name": "eu-west-1"} or {"url": "gs://bucket", "google_application_credentials": {...}}.
+    `~/.etc.toml` is never read.
+    """
+
+    conn_name_attr = "etc_conn_id"
+    default_conn_name = "etc_default"
+    conn_type = CONN_TYPE
+    hook_name = "etcetera"
+
+    def __init__(self, etc_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.etc_conn_id = etc_conn_id
+        self._config: etc.Config | None = None
+
+    def get_config(self) -> etc.Config:
+        """The Config built from the connection (cached on the hook)."""
+        if self._config is None:
+            config = config_from_connection(self.get_connection(self.etc_conn_id))
+            _mask(config)
+            self._config = config
+        return self._config
+
+    def get_conn(self) -> etc.Config:
+        """Same as get_config(): etcetera has no client object, its calls take a Config."""
+        return self.get_config()
+
+    def test_connection(self) -> tuple[bool, str]:
+        """List the remote: proves the url and credentials work (used by the UI's Test button)."""
+        try:
+            config = self.get_config()
+            names = etc.ls(remote=True, config=config)
+        except etc.EtcError as exc:  # one-line messages without secrets
+            return False, str(exc)
+        except Exception as exc:  # noqa: BLE001 - the UI wants a message, not a traceback
+            return False, f"{type(exc).__name__} while listing the remote"
+        return True, f"{config.url}: {len(names)} dataset(s)"
+
+    def __repr__(self) -> str:
+        return f"EtcHook(etc_conn_id={self.etc_conn_id!r})"
+
+    # Airflow < 3.2 reads the form from these; 3.2+ uses `conn-fields` in get_provider_info.
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form (stored in the extra JSON)."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import BooleanField, StringField
+
+        from etcetera_airflow.get_provider_info import CONN_FIELDS
+
+        widgets: dict[str, Any] = {}
+        for key, spec in CONN_FIELDS.items():
+            if key == "public":
+                widgets[key] = BooleanField(lazy_gettext(spec["label"]), default=False)
+            else:
+                widgets[key] = StringField(lazy_gettext(spec["label"]), widget=BS3TextFieldWidget())
+        return widgets
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hide the fields etcetera does not use and relabel login/password."""
+        from etcetera_airflow.get_provider_info import UI_FIELD_BEHAVIOUR
+
+        return {
+            "hidden_fields": UI_FIELD_BEHAVIOUR["hidden-fields"],
+            "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
+            "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
+        }

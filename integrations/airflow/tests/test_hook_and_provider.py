@@ -1,0 +1,121 @@
+"""EtcHook against connections given as environment secrets, and the provider metadata as
+Airflow's own providers manager sees it."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+
+import etcetera as etc
+from etcetera_airflow.hooks.etc import EtcHook
+
+from conftest import PLANTED_PASSWORD, conn_json
+
+SA_KEY = "-----BEGIN PRIVATE KEY-----\nMIIplantedSAkeyHOOK987654\n-----END PRIVATE KEY-----\n"
+
+
+@pytest.fixture
+def file_conn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """AIRFLOW_CONN_ETC_DEFAULT on a file:// remote; returns the remote folder."""
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    monkeypatch.setenv("AIRFLOW_CONN_ETC_DEFAULT", conn_json(f"file://{remote}", home=tmp_path / "home"))
+    return remote
+
+
+def test_hook_builds_config_from_the_connection_only(file_conn: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # A ~/.etc.toml pointing elsewhere must be ignored.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".etc.toml").write_text('url = "file:///must/not/be/used"\n')
+    monkeypatch.delenv("ETC_CONFIG", raising=False)
+    hook = EtcHook()
+    cfg = hook.get_config()
+    assert cfg.url == f"file://{file_conn}"
+    assert cfg.home == str(tmp_path / "home")
+    assert cfg.aws_secret_access_key == PLANTED_PASSWORD
+    assert hook.get_conn() is cfg
+
+
+def test_repr_of_hook_and_config_hide_the_password(file_conn: Path) -> None:
+    hook = EtcHook()
+    cfg = hook.get_config()
+    for text in (repr(hook), str(hook), repr(cfg), str(cfg)):
+        assert PLANTED_PASSWORD not in text
+    assert "etc_default" in repr(hook)
+
+
+def test_other_connection_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_ETC_OTHER", conn_json("s3://other-bucket", home=tmp_path,
+                                                           region_name="eu-west-3"))
+    cfg = EtcHook(etc_conn_id="etc_other").get_config()
+    assert (cfg.url, cfg.region_name) == ("s3://other-bucket", "eu-west-3")
+
+
+def test_test_connection_lists_the_remote(file_conn: Path, tmp_path: Path, make_dataset) -> None:
+    cfg = EtcHook().get_config()
+    etc.register(make_dataset(tmp_path / "src" / "alpha"), config=cfg)
+    etc.push("alpha", config=cfg)
+    ok, message = EtcHook().test_connection()
+    assert ok, message
+    assert "1 dataset" in message and str(file_conn) in message
+
+
+def test_test_connection_reports_a_bad_remote_without_secrets(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_ETC_DEFAULT", conn_json("ftp://nowhere", home=tmp_path))
+    ok, message = EtcHook().test_connection()
+    assert not ok and "ftp://nowhere" in message and PLANTED_PASSWORD not in message
+
+
+def test_secrets_are_registered_with_the_log_masker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk._shared.secrets_masker import redact
+
+    monkeypatch.setenv("AIRFLOW_CONN_ETC_DEFAULT", conn_json(
+        "gs://bucket", home=tmp_path, google_application_credentials=json.dumps({"private_key": SA_KEY})))
+    EtcHook().get_config()
+    line = f"password={PLANTED_PASSWORD} key={SA_KEY}"
+    redacted = redact(line)
+    assert PLANTED_PASSWORD not in redacted and "MIIplantedSAkeyHOOK987654" not in redacted
+
+
+def test_provider_is_listed_with_its_connection_type() -> None:
+    from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+    pm = ProvidersManager()
+    assert "etcetera-airflow" in pm.providers
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the declarative form must not trip deprecation warnings
+        hook_info = ProvidersManagerTaskRuntime().hooks["etcetera"]
+        widgets = pm.connection_form_widgets
+        behaviour = pm.field_behaviours["etcetera"]
+    assert hook_info is not None
+    assert hook_info.hook_class_name == "etcetera_airflow.hooks.etc.EtcHook"
+    assert hook_info.connection_id_attribute_name == "etc_conn_id"
+    assert {"extra__etcetera__url", "extra__etcetera__endpoint_url",
+            "extra__etcetera__google_application_credentials"} <= set(widgets)
+    assert widgets["extra__etcetera__google_application_credentials"].is_sensitive
+    assert "host" in behaviour["hidden_fields"] and behaviour["relabeling"]["login"] == "AWS access key id"
+
+
+def test_provider_info_matches_airflow_schema() -> None:
+    import importlib.resources
+
+    import jsonschema
+
+    from etcetera_airflow.get_provider_info import get_provider_info
+
+    schema = json.loads((importlib.resources.files("airflow") / "provider_info.schema.json").read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_connection_get_hook_resolves_to_etchook(file_conn: Path) -> None:
+    from airflow.sdk import BaseHook
+
+    hook = BaseHook.get_hook("etc_default")
+    assert isinstance(hook, EtcHook) and hook.etc_conn_id == "etc_default"
+    assert hook.get_config().url == f"file://{file_conn}"
