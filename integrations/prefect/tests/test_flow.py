@@ -1,0 +1,187 @@
+"""The example flow on a real (temporary) Prefect server, against file:// and a moto S3 server.
+
+One server for the whole session; each test saves its block, loads it by name inside the flow,
+runs the flow, then reads the artifacts and the run logs back through the Prefect API.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Iterator
+
+import pytest
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    LogFilter,
+    LogFilterFlowRunId,
+)
+from prefect.logging.handlers import APILogHandler
+
+import etcetera as etc
+from etcetera.testing import TEST_KEY_ID, TEST_SECRET, make_bucket, moto_server
+from prefect_etcetera import EtcRepository, pull_dataset
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+HAVE_S3 = importlib.util.find_spec("etcetera.storage.s3") is not None and importlib.util.find_spec("moto")
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    if not HAVE_S3:
+        pytest.skip("etcetera's S3 backend or moto is not installed")
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(params=["file", "s3"])
+def block(request: pytest.FixtureRequest, tmp_path: Path) -> EtcRepository:
+    """An unsaved block on a fresh remote; the planted secret is TEST_SECRET in both cases."""
+    if request.param == "file":
+        return EtcRepository(url=f"file://{tmp_path / 'remote'}", home=str(tmp_path / "home"),
+                             aws_access_key_id=TEST_KEY_ID, aws_secret_access_key=TEST_SECRET)
+    endpoint = request.getfixturevalue("s3_endpoint")
+    return EtcRepository(url=f"s3://{make_bucket(endpoint)}/datasets", home=str(tmp_path / "home"),
+                         endpoint_url=endpoint, region_name="us-east-1",
+                         aws_access_key_id=TEST_KEY_ID, aws_secret_access_key=TEST_SECRET)
+
+
+def _save(block: EtcRepository) -> str:
+    name = f"repo-{uuid.uuid4().hex[:8]}"
+    block.save(name)
+    return name
+
+
+def _run_logs(flow_run_id: uuid.UUID) -> list[str]:
+    APILogHandler().flush()  # the API handler sends logs in the background
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+    return [log.message for log in logs]
+
+
+def _artifacts(flow_run_id: uuid.UUID) -> list[Any]:
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+
+
+def _assert_no_secret(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture, api_logs: list[str]) -> None:
+    assert caplog.records, "caplog captured nothing: the secret check would prove nothing"
+    # Plain booleans, so that a failure does not print the secret itself.
+    formatter = logging.Formatter()
+    leaked_by = [r.name for r in caplog.records if TEST_SECRET in formatter.format(r)]
+    assert not leaked_by, f"secret in log records from {leaked_by}"
+    assert api_logs
+    leaked_to_api = sum(TEST_SECRET in message for message in api_logs)
+    assert not leaked_to_api, f"secret in {leaked_to_api} run log(s) stored by the Prefect API"
+    out, err = capfd.readouterr()
+    leaked_to_console = TEST_SECRET in out or TEST_SECRET in err
+    assert not leaked_to_console, "secret printed on stdout/stderr"
+
+
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    for name in (None, "prefect", "etcetera", "botocore", "boto3", "urllib3"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    return caplog
+
+
+def test_block_saved_and_loaded_by_name_keeps_secret_hidden(block: EtcRepository) -> None:
+    name = _save(block)
+    loaded = EtcRepository.load(name)
+    assert loaded.get_config().to_dict(secrets=True) == block.get_config().to_dict(secrets=True)
+    assert loaded.aws_secret_access_key.get_secret_value() == TEST_SECRET
+    for text in (repr(block), str(block), repr(loaded), str(loaded)):
+        assert TEST_SECRET not in text
+        assert "SecretStr('**********')" in text
+
+
+def test_example_flow_round_trip(block: EtcRepository, example: ModuleType, tmp_path: Path,
+                                 _isolated_home: Path, debug_logs: pytest.LogCaptureFixture,
+                                 capfd: pytest.CaptureFixture) -> None:
+    # A decoy ~/.etc.toml: if anything read it, a 'decoy' folder would appear.
+    decoy = tmp_path / "decoy"
+    (_isolated_home / ".etc.toml").write_text(f'url = "file://{decoy}"\nhome = "{decoy}/home"\n')
+    block_name = _save(block)
+    workdir = tmp_path / "work"
+
+    state = example.etcetera_roundtrip(block_name, str(workdir), dataset="squares", return_state=True)
+
+    assert state.is_completed(), state.message
+    result = state.result()
+    pulled = workdir / "fresh-home" / "squares"
+    assert result == {"ref": "squares@1", "path": str(pulled), "files": len(example.SAMPLE_FILES)}
+    for rel, text in example.SAMPLE_FILES.items():
+        assert (pulled / rel).read_text() == text
+    config = block.get_config()
+    assert etc.versions("squares", config=config) == [1]
+    assert etc.info("squares@1", remote=True, config=config)["partitions"] == {
+        "test": {"files": 1, "bytes": len(example.SAMPLE_FILES["data/test/points.csv"])},
+        "train": {"files": 2, "bytes": len(example.SAMPLE_FILES["data/train/points.csv"])
+                  + len(example.SAMPLE_FILES["data/train/labels.txt"])},
+    }
+    assert not decoy.exists()
+
+    flow_run_id = state.state_details.flow_run_id
+    artifacts = _artifacts(flow_run_id)
+    assert sorted((a.key, a.type) for a in artifacts) == [("etcetera-squares", "markdown")] * 2
+    pushed, pulled_md = sorted((a.data for a in artifacts), key=lambda d: "| Action | pull |" in d)
+    total = sum(len(t) for t in example.SAMPLE_FILES.values())
+    for page in (pushed, pulled_md):
+        assert page.startswith("# squares@1\n")
+        assert f"| Files | {len(example.SAMPLE_FILES)} |" in page
+        assert f"({total} bytes)" in page
+        assert "| train | 2 |" in page and "| test | 1 |" in page
+        assert f"`{config.url}`" in page
+        assert TEST_SECRET not in page
+    assert "| Action | push |" in pushed
+    assert f"| Local path | `{pulled}` |" in pulled_md
+
+    api_logs = _run_logs(flow_run_id)
+    assert any(m.startswith(f"Pushing squares to {config.url}") for m in api_logs)
+    assert any(m.startswith("Pulled squares@1 to ") and "partitions: test (1 file), train (2 files)" in m
+               for m in api_logs)
+    _assert_no_secret(debug_logs, capfd, api_logs)
+
+
+@flow
+def pull_missing(block_name: str, dataset: str) -> str:
+    return pull_dataset(dataset, EtcRepository.load(block_name))
+
+
+def test_failed_pull_fails_the_flow_without_leaking(block: EtcRepository, debug_logs: pytest.LogCaptureFixture,
+                                                     capfd: pytest.CaptureFixture) -> None:
+    state = pull_missing(_save(block), "no-such-dataset", return_state=True)
+    assert state.is_failed()
+    with pytest.raises(etc.EtcError, match="no-such-dataset"):
+        state.result()
+    api_logs = _run_logs(state.state_details.flow_run_id)
+    assert any("no-such-dataset" in m for m in api_logs)
+    _assert_no_secret(debug_logs, capfd, api_logs)
+
+
+def test_block_register_cli() -> None:
+    """`prefect block register -m prefect_etcetera` registers the block type on the server."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    prefect_cli = Path(sys.executable).with_name("prefect")
+    done = subprocess.run([str(prefect_cli), "block", "register", "-m", "prefect_etcetera"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Etcetera Repository" in done.stdout
+    with get_client(sync_client=True) as client:
+        block_type = client.read_block_type_by_slug("etcetera-repository")
+    assert block_type.name == "Etcetera Repository"
+    assert block_type.description == EtcRepository.get_description()

@@ -1,0 +1,121 @@
+"""The EtcRepository block on its own: the Config it builds, secret hygiene, where config comes from."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+
+import pydantic
+import pytest
+
+import etcetera as etc
+from etcetera.testing import TEST_KEY_ID, TEST_SECRET
+from prefect_etcetera import EtcRepository, resolve_config
+
+SESSION_TOKEN = "etc-test-session-token-DO-NOT-LEAK-41d2"
+SA_INFO = {"type": "service_account", "client_email": "ci@example.iam", "private_key": "PK-DO-NOT-LEAK-93be"}
+
+
+def test_get_config_maps_every_s3_field(tmp_path: Path) -> None:
+    block = EtcRepository(
+        url="s3://bucket/team", home=str(tmp_path / "h"), endpoint_url="http://127.0.0.1:9000",
+        region_name="eu-west-1", aws_access_key_id=TEST_KEY_ID, aws_secret_access_key=TEST_SECRET,
+        aws_session_token=SESSION_TOKEN, workers=4,
+    )
+    config = block.get_config()
+    assert isinstance(config, etc.Config)
+    assert config.to_dict(secrets=True) == {
+        "url": "s3://bucket/team", "home": str(tmp_path / "h"), "endpoint_url": "http://127.0.0.1:9000",
+        "region_name": "eu-west-1", "aws_access_key_id": TEST_KEY_ID, "aws_secret_access_key": TEST_SECRET,
+        "aws_session_token": SESSION_TOKEN, "workers": 4,
+    }
+    assert config.home_path == tmp_path / "h"
+
+
+def test_get_config_gcs_info_and_file() -> None:
+    with_info = EtcRepository(url="gs://bucket", service_account_info=SA_INFO, project="proj").get_config()
+    assert with_info.google_application_credentials == SA_INFO
+    assert with_info.service_account_info() == SA_INFO
+    assert with_info.project == "proj"
+    with_file = EtcRepository(url="gs://bucket", service_account_file="/keys/sa.json").get_config()
+    assert with_file.google_application_credentials == "/keys/sa.json"
+    assert with_file.service_account_info() is None
+
+
+def test_public_and_unset_fields() -> None:
+    config = EtcRepository(url="s3://open-data", public=True, aws_access_key_id="", region_name=None).get_config()
+    assert config.public is True
+    assert config.to_dict(secrets=True) == {"url": "s3://open-data", "public": True}
+
+
+def test_secrets_stay_masked_outside_get_config() -> None:
+    block = EtcRepository(url="s3://bucket", aws_access_key_id=TEST_KEY_ID, aws_secret_access_key=TEST_SECRET,
+                          aws_session_token=SESSION_TOKEN, service_account_info=SA_INFO)
+    shown = [repr(block), str(block), block.model_dump_json(), repr(block.get_config()), str(block.get_config())]
+    for text in shown:
+        assert TEST_SECRET not in text
+        assert SESSION_TOKEN not in text
+        assert SA_INFO["private_key"] not in text
+    assert "aws_secret_access_key=SecretStr('**********')" in repr(block)
+    # The values are there, only hidden.
+    assert block.aws_secret_access_key.get_secret_value() == TEST_SECRET
+    assert block.service_account_info.get_secret_value() == SA_INFO
+
+
+def test_invalid_url_is_rejected_when_the_block_is_made() -> None:
+    with pytest.raises(pydantic.ValidationError, match="must look like file:///path, s3://bucket"):
+        EtcRepository(url="my-bucket", aws_secret_access_key=TEST_SECRET)
+
+
+def test_both_service_account_forms_rejected_without_echoing_the_secret() -> None:
+    with pytest.raises(pydantic.ValidationError) as info:
+        EtcRepository(url="gs://bucket", service_account_info=SA_INFO, service_account_file="/keys/sa.json",
+                      aws_secret_access_key=TEST_SECRET)
+    assert "not both" in str(info.value)
+    assert SA_INFO["private_key"] not in str(info.value)
+    assert TEST_SECRET not in str(info.value)
+
+
+def test_workers_range_checked() -> None:
+    with pytest.raises(pydantic.ValidationError, match="workers"):
+        EtcRepository(url="file:///tmp/r", workers=0)
+
+
+def _plant_local_config(home: Path, url: str) -> None:
+    (home / ".etc.toml").write_text(f'url = "{url}"\nworkers = 3\n')
+
+
+def test_block_never_reads_the_local_config_file(_isolated_home: Path) -> None:
+    _plant_local_config(_isolated_home, "file:///decoy")
+    config = resolve_config(EtcRepository(url="file:///from-block"))
+    assert config.url == "file:///from-block"
+    assert config.workers is None
+
+
+def test_no_block_needs_an_explicit_opt_in(_isolated_home: Path) -> None:
+    _plant_local_config(_isolated_home, "file:///decoy")
+    with pytest.raises(ValueError, match="use_local_config=True"):
+        resolve_config(None)
+    config = resolve_config(None, use_local_config=True)
+    assert config.url == "file:///decoy"
+    assert config.workers == 3
+
+
+def test_block_and_local_config_together_is_an_error() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        resolve_config(EtcRepository(url="file:///r"), use_local_config=True)
+
+
+def test_block_type_metadata_for_registration() -> None:
+    assert EtcRepository.get_block_type_slug() == "etcetera-repository"
+    assert EtcRepository.get_block_type_name() == "Etcetera Repository"
+    assert "push_dataset" in EtcRepository.get_description()
+    assert "EtcRepository.load" in EtcRepository.get_code_example()
+    schema = EtcRepository.model_json_schema()
+    assert schema["required"] == ["url"]
+    assert set(schema["secret_fields"]) >= {"aws_secret_access_key", "aws_session_token", "service_account_info.*"}
+
+
+def test_collection_entry_point_is_installed() -> None:
+    points = importlib.metadata.entry_points(group="prefect.collections")
+    assert any(ep.name == "prefect_etcetera" and ep.value == "prefect_etcetera" for ep in points)
