@@ -85,11 +85,13 @@ def pull_dataset(
     repository: EtcRepository | None,
     partitions: Sequence[str] | None = None,
     *,
+    force: bool = False,
     use_local_config: bool = False,
 ) -> str:
     """Bring dataset `name` (or 'name@version') into the block's home; return its local path.
 
-    `partitions` limits the download to those partitions (default: all).
+    `partitions` limits the download to those partitions (default: all).  A local copy with
+    changes that were never pushed makes the pull fail, unless `force` discards them.
     """
     logger = _logger()
     config = resolve_config(repository, use_local_config)
@@ -97,7 +99,8 @@ def pull_dataset(
         partitions = [partitions]
     wanted = f" (partitions {', '.join(partitions)})" if partitions else ""
     logger.info("Pulling %s%s from %s into %s", name, wanted, config.url, config.home_path)
-    dataset = etc.pull(name, config=config, partitions=list(partitions) if partitions else None, quiet=True)
+    dataset = etc.pull(name, config=config, partitions=list(partitions) if partitions else None, force=force,
+                       quiet=True)
     summary = dataset.summary()
     logger.info("Pulled %s@%s to %s: %s", dataset.name, dataset.version, dataset.path, _describe(summary))
     publish_dataset_artifact(summary, "pull", config.url, str(dataset.path))

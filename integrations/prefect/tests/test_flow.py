@@ -29,7 +29,7 @@ from prefect.logging.handlers import APILogHandler
 
 import etcetera as etc
 from etcetera.testing import TEST_KEY_ID, TEST_SECRET, make_bucket, moto_server
-from prefect_etcetera import EtcRepository, pull_dataset
+from prefect_etcetera import EtcRepository, pull_dataset, push_dataset
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -185,3 +185,67 @@ def test_block_register_cli() -> None:
         block_type = client.read_block_type_by_slug("etcetera-repository")
     assert block_type.name == "Etcetera Repository"
     assert block_type.description == EtcRepository.get_description()
+
+
+@flow
+def publish_then_read(block_name: str, source: str, reader_home: str) -> dict:
+    """Push two versions, then read back one partition of the first and all of the second."""
+    repository = EtcRepository.load(block_name)
+    first = push_dataset("birds", repository, source=source)
+    unchanged = push_dataset("birds", repository)
+    (Path(source) / "data" / "train" / "new.txt").write_text("added in v2\n")
+    second = push_dataset("birds", repository, source=source)
+    reader = repository.model_copy(update={"home": reader_home})
+    old_train = pull_dataset(first, reader, partitions=["train"])
+    old_files = sorted(p.relative_to(old_train).as_posix() for p in Path(old_train).rglob("*") if p.is_file())
+    latest = pull_dataset("birds", reader)
+    new_files = sorted(p.relative_to(latest).as_posix() for p in Path(latest).rglob("*") if p.is_file())
+    return {"refs": [first, unchanged, second], "old": old_files, "new": new_files}
+
+
+def _birds(root: Path) -> Path:
+    for rel, text in {"data/train/a.txt": "a\n", "data/test/b.txt": "bb\n"}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def test_versions_and_partial_pull(block: EtcRepository, tmp_path: Path) -> None:
+    source = _birds(tmp_path / "src" / "birds")
+    state = publish_then_read(_save(block), str(source), str(tmp_path / "reader"), return_state=True)
+    assert state.is_completed(), state.message
+    assert state.result() == {
+        "refs": ["birds@1", "birds@1", "birds@2"],
+        "old": ["data/train/a.txt"],
+        "new": ["data/test/b.txt", "data/train/a.txt", "data/train/new.txt"],
+    }
+    pages = [a.data for a in _artifacts(state.state_details.flow_run_id)]
+    partial = [p for p in pages if p.startswith("# birds@1\n") and "| Action | pull |" in p]
+    assert len(partial) == 1
+    assert "| train | 1 |" in partial[0] and "| test |" not in partial[0]
+    assert sum(p.startswith("# birds@2\n") for p in pages) == 2  # the second push and the last pull
+
+
+@flow
+def push_with_local_config(source: str) -> str:
+    return push_dataset("local-birds", None, source=source, use_local_config=True)
+
+
+@flow
+def push_without_block(source: str) -> str:
+    return push_dataset("local-birds", None, source=source)
+
+
+def test_local_config_only_when_asked(tmp_path: Path, _isolated_home: Path) -> None:
+    remote = tmp_path / "remote-from-toml"
+    (_isolated_home / ".etc.toml").write_text(f'url = "file://{remote}"\nhome = "{tmp_path}/home"\n')
+    source = _birds(tmp_path / "src" / "local-birds")
+
+    refused = push_without_block(str(source), return_state=True)
+    assert refused.is_failed()
+    with pytest.raises(ValueError, match="use_local_config=True"):
+        refused.result()
+    assert not remote.exists()
+
+    assert push_with_local_config(str(source)) == "local-birds@1"
+    assert etc.versions("local-birds", config=etc.Config(f"file://{remote}")) == [1]
