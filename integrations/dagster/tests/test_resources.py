@@ -1,0 +1,104 @@
+"""EtcResource: fields -> etcetera.Config, secrets kept out of reprs, dataset/push/pull on a file:// remote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dagster import EnvVar, asset, materialize
+
+import etcetera
+from dagster_etcetera import EtcResource
+
+SECRET = "resource-secret-value-31337"
+
+
+def test_get_config_maps_every_field() -> None:
+    r = EtcResource(
+        url="s3://bucket/prefix", home="/tmp/etc-home", endpoint_url="http://127.0.0.1:9000",
+        region_name="eu-west-1", aws_access_key_id="AKIA1", aws_secret_access_key=SECRET,
+        aws_session_token="tok", project="proj", workers=4,
+    )
+    cfg = r.get_config()
+    assert isinstance(cfg, etcetera.Config)
+    assert cfg.to_dict(secrets=True) == {
+        "url": "s3://bucket/prefix", "home": "/tmp/etc-home", "endpoint_url": "http://127.0.0.1:9000",
+        "region_name": "eu-west-1", "aws_access_key_id": "AKIA1", "aws_secret_access_key": SECRET,
+        "aws_session_token": "tok", "project": "proj", "workers": 4,
+    }
+
+
+def test_public_and_gcs_credentials_and_empty_strings() -> None:
+    cfg = EtcResource(url="gs://b", public=True, google_application_credentials='{"type": "x"}',
+                      endpoint_url="", region_name="").get_config()
+    assert cfg.public is True
+    assert cfg.service_account_info() == {"type": "x"}
+    assert cfg.endpoint_url is None and cfg.region_name is None
+
+
+def test_home_expands_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert EtcResource(url="file:///r", home="~/etc").get_config().home_path == tmp_path / "etc"
+
+
+def test_never_reads_etc_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    toml = tmp_path / ".etc.toml"
+    toml.write_text('url = "file:///from-the-file"\nworkers = 3\n')
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("ETC_CONFIG", str(toml))
+    cfg = EtcResource().get_config()
+    assert cfg.url is None and cfg.workers is None
+    with pytest.raises(etcetera.ConfigError, match="no remote configured"):
+        EtcResource(home=str(tmp_path / "h")).versions("anything")
+
+
+def test_secrets_are_not_in_repr() -> None:
+    r = EtcResource(url="s3://b", aws_access_key_id="AKIA-SHOWN-NOWHERE", aws_secret_access_key=SECRET,
+                    aws_session_token="session-tok-42", google_application_credentials='{"private_key": "pk-77"}')
+    for text in (repr(r), str(r), repr(r.get_config()), str(r.get_config())):
+        assert "s3://b" in text
+        for secret in (SECRET, "AKIA-SHOWN-NOWHERE", "session-tok-42", "pk-77"):
+            assert secret not in text
+
+
+def test_push_dataset_pull_and_versions(file_etc: EtcResource, make_dataset, tmp_path: Path) -> None:
+    first = make_dataset(meta={"source": "unit"})
+    assert file_etc.push("sample", first) == "sample@1"
+    assert file_etc.push("sample") == "sample@1"  # unchanged: no new version
+    second = make_dataset({"train/a.txt": b"alpha v2\n", "test/b.txt": b"beta!\n"})
+    assert file_etc.push("sample", second) == "sample@2"
+    assert file_etc.versions("sample") == [2, 1]
+
+    elsewhere = EtcResource(url=file_etc.url, home=str(tmp_path / "other-home"))
+    old = elsewhere.dataset("sample", version=1)
+    assert old.version == 1 and old.meta == {"source": "unit"}
+    assert (old["train"] / "a.txt").read_text() == "alpha\n"
+    new = elsewhere.pull("sample")
+    assert new.version == 2 and (new["train"] / "a.txt").read_text() == "alpha v2\n"
+    assert new.meta == {}
+    assert elsewhere.dataset("sample").version == 2  # the local copy, no pull needed
+
+
+def test_push_refuses_a_conflict_unless_forced(file_etc: EtcResource, make_dataset, tmp_path: Path) -> None:
+    file_etc.push("shared", make_dataset())
+    other = EtcResource(url=file_etc.url, home=str(tmp_path / "other-home"))
+    src = make_dataset({"train/x.txt": b"mine\n"})
+    with pytest.raises(etcetera.ConflictError):
+        other.push("shared", src)
+    assert other.push("shared", src, force=True) == "shared@2"
+
+
+def test_env_var_fields_resolve_at_run_time(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ETC_TEST_URL", f"file://{tmp_path / 'remote'}")
+    monkeypatch.setenv("ETC_TEST_SECRET", SECRET)
+    seen = {}
+
+    @asset
+    def probe(etc: EtcResource) -> None:
+        cfg = etc.get_config()
+        seen["url"] = cfg.url
+        seen["secret_ok"] = cfg.aws_secret_access_key == SECRET
+
+    resource = EtcResource(url=EnvVar("ETC_TEST_URL"), aws_secret_access_key=EnvVar("ETC_TEST_SECRET"))
+    assert materialize([probe], resources={"etc": resource}).success
+    assert seen == {"url": f"file://{tmp_path / 'remote'}", "secret_ok": True}
