@@ -105,6 +105,13 @@ def test_block_saved_and_loaded_by_name_keeps_secret_hidden(block: EtcRepository
     for text in (repr(block), str(block), repr(loaded), str(loaded)):
         assert TEST_SECRET not in text
         assert "SecretStr('**********')" in text
+    # What the API hands to anyone reading the block without asking for secrets (the UI).
+    with get_client(sync_client=True) as client:
+        document = client.read_block_document_by_name(name, "etcetera-repository", include_secrets=False)
+    assert document.data["aws_secret_access_key"] != TEST_SECRET
+    assert TEST_SECRET not in repr(document.data)
+    assert document.data["aws_access_key_id"] == TEST_KEY_ID
+    assert document.data["url"] == block.url
 
 
 def test_example_flow_round_trip(block: EtcRepository, example: ModuleType, tmp_path: Path,
