@@ -1,0 +1,127 @@
+"""examples/airflow_dag.py run by the real Airflow engine (dag.test()), once per backend, with the
+connection given only as the AIRFLOW_CONN_ETC_DEFAULT environment secret."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import etcetera as etc
+from etcetera.testing import TEST_KEY_ID, TEST_SECRET, make_bucket, moto_server
+
+from conftest import PLANTED_PASSWORD, WORKDIR, airflow_files_text, conn_json
+
+DATASET = "airflow-sample"
+
+
+@dataclass
+class Backend:
+    url: str
+    login: str
+    password: str
+    extra: dict[str, Any]
+    asset_prefix: str
+
+    def config(self, home: Path) -> etc.Config:
+        """An independent Config on the same remote, for checking what the DAG did."""
+        return etc.Config(self.url, home=str(home), aws_access_key_id=self.login,
+                          aws_secret_access_key=self.password, **self.extra)
+
+
+def _s3_available() -> bool:
+    return importlib.util.find_spec("etcetera.storage.s3") is not None
+
+
+@pytest.fixture(params=["file", "s3"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "file":
+        remote = tmp_path / "remote"
+        remote.mkdir()
+        yield Backend(f"file://{remote}", "AKIAPLANTEDKEYID0001", PLANTED_PASSWORD, {}, f"etc://file{remote}")
+        return
+    if not _s3_available():
+        pytest.skip("etcetera has no S3 backend yet")
+    with moto_server() as endpoint:
+        bucket = make_bucket(endpoint)
+        yield Backend(f"s3://{bucket}/datasets", TEST_KEY_ID, TEST_SECRET,
+                      {"endpoint_url": endpoint, "region_name": "us-east-1"}, f"etc://s3/{bucket}/datasets")
+
+
+def digest(root: Path) -> dict[str, str]:
+    """sha256 of every file under a dataset folder except etcetera's own bookkeeping."""
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and (p.relative_to(root).parts[0] in ("data", "meta.json"))
+    }
+
+
+def test_example_dag_pushes_waits_pulls_and_checks(example_dag, backend: Backend, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch, capfd, caplog) -> None:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, TaskInstanceState
+    from sqlalchemy import select
+
+    worker_home = tmp_path / "worker-home"
+    monkeypatch.setenv("AIRFLOW_CONN_ETC_DEFAULT", conn_json(
+        backend.url, home=worker_home, login=backend.login, password=backend.password, **backend.extra))
+
+    dr = example_dag.test()
+
+    # Task logs (structlog, written to the process's stdout/stderr) plus every stdlib log record.
+    out, err = capfd.readouterr()
+    logs = out + err + caplog.text
+    # The capture really holds the task logs, so the leak check below is meaningful.
+    assert f"pushed {DATASET}@1 to {backend.url}" in logs  # the operator's own task log line
+    assert "[DAG TEST] end task task_id=check" in logs
+
+    assert dr.state == DagRunState.SUCCESS
+    tis = {ti.task_id: ti for ti in dr.get_task_instances()}
+    assert set(tis) == {"build", "push", "wait", "pull", "check"}
+    assert {ti.state for ti in tis.values()} == {TaskInstanceState.SUCCESS}
+
+    def xcom(task_id: str) -> Any:
+        return tis[task_id].xcom_pull(task_ids=task_id)
+
+    built = Path(xcom("build"))
+    pulled = Path(xcom("pull"))
+    assert xcom("push") == f"{DATASET}@1"
+    assert xcom("wait") == f"{DATASET}@1"
+    assert pulled.name == DATASET and pulled.is_relative_to(WORKDIR / "etc-airflow-example" / "pulled")
+    assert xcom("check") == {"files": 2}
+
+    # What is on the remote, seen through a Config of our own.
+    check_cfg = backend.config(tmp_path / "checker-home")
+    assert etc.ls(remote=True, config=check_cfg) == [DATASET]
+    assert etc.versions(DATASET, config=check_cfg) == [1]
+    info = etc.info(f"{DATASET}@1", remote=True, config=check_cfg)
+    assert set(info["partitions"]) == {"train", "test"} and info["files"] == 3  # 2 partitions + meta.json
+    assert info["partitions"]["train"]["files"] == 1
+
+    # The pulled tree, and a fresh pull by someone else, equal what the DAG built.
+    want = digest(built)
+    assert set(want) == {"data/train/rows.csv", "data/test/rows.csv", "meta.json"}
+    assert digest(pulled) == want
+    assert digest(etc.pull(f"{DATASET}@1", config=check_cfg).path) == want
+    # The push went through the connection's home, never ~/.etc.
+    assert (worker_home / DATASET / "data").is_dir()
+
+    # The outlet Asset got an event carrying the ref.
+    uri = f"{backend.asset_prefix}/{DATASET}"
+    with create_session() as session:
+        events = session.scalars(
+            select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.uri == uri, AssetEvent.source_run_id == dr.run_id)
+        ).all()
+    assert [e.extra for e in events] == [{"ref": f"{DATASET}@1", "version": 1}]
+
+    # The connection's password appears nowhere Airflow wrote logs or state.
+    assert backend.password not in logs
+    assert backend.password not in airflow_files_text()
