@@ -1,0 +1,83 @@
+"""`python -m bench` (or `tox -e bench`): the benchmark of issue 7.
+
+    python -m bench            three shapes on a moto S3 server and on file://, vs the references
+    python -m bench --quick    a tiny smoke run (under a minute): checks the harness still works
+    python -m bench --scale    50,000 x 1 KiB: seconds per 10k files, vs aws s3 sync, listing latency
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import data
+from .report import table, targets, verdict, write_json
+from .suite import Bench, find_aws
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny shapes, one repeat: a smoke test")
+    p.add_argument("--scale", action="store_true", help="only the many-small-files scale run")
+    p.add_argument("--scale-steps", default=",".join(map(str, data.SCALE_STEPS)), metavar="N,N",
+                   help="file counts for --scale (default %(default)s)")
+    p.add_argument("--scale-aws", default=None, metavar="N,N",
+                   help="counts at which aws s3 sync is timed in --scale (default: all steps)")
+    p.add_argument("--repeat", type=int, default=None, help="runs per measurement, fastest kept (default 2, quick 1)")
+    p.add_argument("--workers", type=int, default=16, help="parallel transfers for etcetera and boto3 (default 16)")
+    p.add_argument("--only", choices=["s3", "file"], help="run only the S3 or only the file:// part")
+    p.add_argument("--shapes", default=None, help="comma-separated subset of small,medium,large")
+    p.add_argument("--workdir", default=None, help="where data is generated (default: a temporary folder)")
+    p.add_argument("--out", default=str(RESULTS), help="folder for the JSON results (default bench/results)")
+    args = p.parse_args(argv)
+
+    find_aws()
+    repeat = args.repeat or (1 if args.quick or args.scale else 2)
+    shapes = data.QUICK if args.quick else data.FULL
+    if args.shapes:
+        keep = set(args.shapes.split(","))
+        shapes = [s for s in shapes if s.name in keep]
+    work = Path(tempfile.mkdtemp(prefix="etc-bench-", dir=args.workdir))
+    started = time.time()
+    bench = Bench(work, repeat, args.workers, log=lambda s: print(s, file=sys.stderr, flush=True))
+    try:
+        if args.scale:
+            steps = [int(x) for x in args.scale_steps.split(",")]
+            aws_steps = [int(x) for x in args.scale_aws.split(",")] if args.scale_aws else steps
+            bench.scale(steps, aws_steps)
+        else:
+            for shape in shapes:
+                if args.only in (None, "s3"):
+                    bench.s3_shape(shape)
+                if args.only in (None, "file"):
+                    bench.file_shape(shape)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    large = next((s.label() for s in shapes if s.name == "large"), None) if not args.scale else None
+    found = targets(bench.rows, large)
+    print(table(bench.rows))
+    print()
+    print(verdict(found))
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    kind = "quick" if args.quick else "scale" if args.scale else "full"
+    out = Path(args.out) / f"{stamp}-{kind}.json"
+    meta = {"started": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(), "kind": kind,
+            "seconds": round(time.time() - started, 1), "argv": sys.argv[1:], "repeat": repeat,
+            "workers": args.workers, "python": sys.version.split()[0], "platform": platform.platform(),
+            "cpus": os.cpu_count()}
+    write_json(out, meta, bench.rows, found)
+    print(f"\nresults: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""One etcetera operation in a process of its own, reporting JSON on stdout.
+
+    python -m bench.etc_op push CONFIG NAME
+    python -m bench.etc_op pull CONFIG NAME
+    python -m bench.etc_op open CONFIG NAME     # latency of etc.dataset() and etc.ls(remote=True)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import etcetera as etc
+from etcetera import api
+
+
+def main(argv: list[str]) -> None:
+    op, config_path, name = argv
+    config = etc.Config.load(config_path)
+    if op == "push":
+        r = api.push_report(name, config=config, quiet=True)
+        out = {"seconds": r.seconds, "uploaded_bytes": r.uploaded_bytes, "total_bytes": r.total_bytes,
+               "version": r.version, "up_to_date": r.up_to_date}
+    elif op == "pull":
+        r = api.pull_report(name, config=config, quiet=True)
+        out = {"seconds": r.seconds, "downloaded_bytes": r.downloaded_bytes, "files": r.files,
+               "version": r.dataset.version}
+    elif op == "open":
+        t0 = time.perf_counter()
+        ds = etc.dataset(name, config=config)
+        n = len(ds.keys())
+        t1 = time.perf_counter()
+        names = etc.ls(remote=True, config=config)
+        t2 = time.perf_counter()
+        out = {"dataset_seconds": t1 - t0, "partitions": n, "ls_remote_seconds": t2 - t1, "remote_names": len(names)}
+    else:
+        raise SystemExit(f"unknown operation {op}")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,114 @@
+"""The table, the verdict on each target of issue 7, and the JSON written to bench/results/."""
+
+from __future__ import annotations
+
+import json
+import dataclasses
+from pathlib import Path
+from typing import Any, Iterable
+
+from .suite import AWS, BOTO, CP, ETC, Row
+
+REFS = (AWS, BOTO)
+
+
+def _get(rows: dict, mode: str, shape: str, op: str, tool: str) -> Row | None:
+    return rows.get((mode, shape, op, tool))
+
+
+def baseline(rows: dict, row: Row) -> tuple[Row | None, str]:
+    """What a row is compared with: the best reference for transfers, the full push for re-pushes."""
+    if row.mode == "file" and row.op in ("push", "pull"):
+        return _get(rows, "file", row.shape, "push", CP), CP
+    if row.op in ("push", "pull") and row.mode in ("s3", "scale"):
+        refs = [r for t in REFS if (r := _get(rows, row.mode, row.shape, row.op, t))]
+        return (min(refs, key=lambda r: r.seconds), "best ref") if refs else (None, "")
+    if row.op.startswith("re-push"):
+        return _get(rows, row.mode, row.shape, "push", row.tool), f"{row.tool} push"
+    return None, ""
+
+
+def table(rows: dict) -> str:
+    head = ("mode", "shape", "operation", "tool", "seconds", "MB/s", "ratio", "vs", "peak RSS MB", "note")
+    lines = [head]
+    for row in rows.values():
+        base, vs = baseline(rows, row)
+        ratio = f"{row.seconds / base.seconds:.2f}" if base and base.seconds > 0 and base is not row else ("1.00" if base is row else "")
+        note = []
+        if "uploaded_bytes" in row.extra and row.op != "push":
+            note.append(f"uploaded {row.extra['uploaded_bytes']} B")
+        if "per_10k_files" in row.extra:
+            note.append(f"{row.extra['per_10k_files']:.2f} s/10k files")
+        lines.append((row.mode, row.shape, row.op, row.tool, f"{row.seconds:.3f}",
+                      f"{row.mbps:.1f}" if row.mbps else "", ratio, vs if ratio else "",
+                      f"{row.max_rss_mb:.0f}" if row.max_rss_mb else "", "; ".join(note)))
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
+    out = []
+    for n, line in enumerate(lines):
+        out.append("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def targets(rows: dict, large_shape: str | None) -> list[dict[str, Any]]:
+    """Each target of issue 7 that this run measured: its value, its limit, and whether it holds."""
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, limit: float, unit: str = "x") -> None:
+        if value is not None:
+            out.append({"target": name, "value": round(value, 4), "limit": limit, "unit": unit, "holds": value <= limit})
+
+    def ratio(a: Row | None, b: Row | None) -> float | None:
+        return a.seconds / b.seconds if a and b and b.seconds > 0 else None
+
+    shapes = sorted({r.shape for r in rows.values() if r.mode == "s3"}, key=lambda s: list(r.shape for r in rows.values()).index(s))
+    for shape in shapes:
+        for op in ("push", "pull"):
+            etc = _get(rows, "s3", shape, op, ETC)
+            if etc:
+                base, _ = baseline(rows, etc)
+                add(f"s3 {op} {shape}: etcetera / best reference", ratio(etc, base), 1.0)
+        add(f"s3 re-push unchanged {shape}: / full push",
+            ratio(_get(rows, "s3", shape, "re-push unchanged", ETC), _get(rows, "s3", shape, "push", ETC)), 0.05)
+        one = _get(rows, "s3", shape, "re-push 1 file", ETC)
+        if one:
+            add(f"s3 re-push 1 file {shape}: uploaded bytes / that file's size",
+                one.extra["uploaded_bytes"] / one.extra["file_bytes"], 1.0)
+    if large_shape:
+        add(f"s3 pull {large_shape}: etcetera / parallel ranged boto3 GET",
+            ratio(_get(rows, "s3", large_shape, "pull", ETC), _get(rows, "s3", large_shape, "pull", BOTO)), 1.3)
+        for op in ("push", "pull"):
+            row = _get(rows, "s3", large_shape, op, ETC)
+            add(f"s3 {op} {large_shape}: peak RSS", row.max_rss_mb if row else None, 200, "MB")
+    for shape in sorted({r.shape for r in rows.values() if r.mode == "file"}):
+        for op in ("push", "pull"):
+            etc = _get(rows, "file", shape, op, ETC)
+            if etc:
+                add(f"file:// {op} {shape}: etcetera / cp -r", ratio(etc, _get(rows, "file", shape, "push", CP)), 3.0)
+    scale = [r for r in rows.values() if r.mode == "scale" and r.tool == ETC and r.op in ("push", "pull")]
+    for op in ("push", "pull"):
+        steps = sorted((r for r in scale if r.op == op), key=lambda r: r.extra["files"])
+        if len(steps) >= 2:
+            add(f"scale {op}: s/10k files at {steps[-1].extra['files']} / at {steps[0].extra['files']} (linear)",
+                steps[-1].extra["per_10k_files"] / steps[0].extra["per_10k_files"], 1.3)
+    for r in (r for r in scale if r.op == "push"):
+        add(f"scale push {r.shape}: etcetera / aws s3 sync", ratio(r, _get(rows, "scale", r.shape, "push", AWS)), 0.1)
+    for r in rows.values():
+        if r.mode == "scale" and r.op in ("etc list", "etc list -r", "etc.dataset()", "etc.ls(remote=True)"):
+            add(f"scale {r.op} {r.shape}: seconds", r.seconds, 1.0, "s")
+    return out
+
+
+def verdict(found: Iterable[dict[str, Any]]) -> str:
+    lines = []
+    for t in found:
+        unit = "" if t["unit"] == "x" else f" {t['unit']}"
+        lines.append(f"[{'ok' if t['holds'] else 'MISS'}] {t['target']}: {t['value']:.3f}{unit} (limit {t['limit']}{unit})")
+    return "\n".join(lines)
+
+
+def write_json(path: Path, meta: dict, rows: dict, found: list[dict]) -> None:
+    doc = {**meta, "rows": [{**dataclasses.asdict(r), "mb_per_s": r.mbps} for r in rows.values()], "targets": found}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n")

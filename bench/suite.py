@@ -1,0 +1,207 @@
+"""The scenarios: each shape pushed and pulled by etcetera and by the references, in one run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import data
+from .data import Shape
+from .measure import Measured, run
+from .server import REGION, aws_env, make_bucket, moto_process
+
+from etcetera.testing import TEST_KEY_ID, TEST_SECRET
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+ETC = "etcetera"
+AWS = "aws s3 sync"
+BOTO = "boto3 parallel"
+CP = "cp -r"
+
+
+@dataclass
+class Row:
+    mode: str  # s3 | file | scale
+    shape: str  # e.g. "2000 x 4 KiB"
+    op: str  # push | pull | re-push unchanged | re-push 1 file | list ...
+    tool: str
+    seconds: float
+    nbytes: int  # payload the operation is about (for MB/s)
+    max_rss_mb: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mbps(self) -> float | None:
+        return self.nbytes / 1e6 / self.seconds if self.nbytes and self.seconds > 0 else None
+
+
+def find_aws() -> str:
+    """The awscli next to this interpreter (a tox env), else the one on PATH."""
+    local = Path(PY).parent / "aws"
+    found = str(local) if local.exists() else shutil.which("aws")
+    if not found:
+        raise SystemExit("awscli is not installed: run the benchmark with `tox -e bench` (or pip install awscli)")
+    return found
+
+
+class Bench:
+    """Runs operations in child processes and keeps the best (fastest) of the repeats per row."""
+
+    def __init__(self, work: Path, repeat: int, workers: int, log=print) -> None:
+        self.work, self.repeat, self.workers, self.log = work, repeat, workers, log
+        self.rows: dict[tuple[str, str, str, str], Row] = {}
+        self.env = aws_env(str(work))
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), self.env.get("PYTHONPATH")]))
+        self.env.pop("ETC_CONFIG", None)
+        self.aws = find_aws()
+
+    # ------------------------------------------------------------ recording
+    def record(self, mode: str, shape: str, op: str, tool: str, m: Measured, nbytes: int, **extra: Any) -> None:
+        key = (mode, shape, op, tool)
+        row = Row(mode, shape, op, tool, m.seconds, nbytes, m.max_rss_mb, extra)
+        old = self.rows.get(key)
+        if old is None or row.seconds < old.seconds:
+            if old is not None:
+                row.max_rss_mb = max(row.max_rss_mb or 0, old.max_rss_mb or 0)  # memory: the worst repeat
+            self.rows[key] = row
+        elif row.max_rss_mb and (old.max_rss_mb or 0) < row.max_rss_mb:
+            old.max_rss_mb = row.max_rss_mb
+        self.log(f"  {mode:5} {shape:15} {op:18} {tool:15} {m.seconds:8.2f}s  rss {m.max_rss_mb:6.0f} MB")
+
+    def exec(self, *cmd: str) -> Measured:
+        os.sync()  # earlier writes are flushed outside every measured window
+        return run(cmd, env=self.env, cwd=str(REPO))
+
+    # ------------------------------------------------------------ contenders
+    def etc_config(self, name: str, url: str, endpoint: str | None) -> Path:
+        lines = [f'url = "{url}"', f'home = "{self.work / name}"', f"workers = {self.workers}"]
+        if endpoint:
+            lines += [f'endpoint_url = "{endpoint}"', f'aws_access_key_id = "{TEST_KEY_ID}"',
+                      f'aws_secret_access_key = "{TEST_SECRET}"', f'region_name = "{REGION}"']
+        path = self.work / f"{name}.toml"
+        path.write_text("\n".join(lines) + "\n")
+        shutil.rmtree(self.work / name, ignore_errors=True)
+        return path
+
+    def etc(self, op: str, config: Path, name: str) -> tuple[Measured, dict]:
+        m = self.exec(PY, "-m", "bench.etc_op", op, str(config), name)
+        return m, json.loads(m.stdout.strip().splitlines()[-1])
+
+    def etc_cli(self, config: Path, *args: str) -> Measured:
+        return self.exec(PY, "-m", "etcetera", "--config", str(config), "-q", *args)
+
+    def verify(self, src: Path, copy: Path, what: str) -> None:
+        if data.fingerprint(src) != data.fingerprint(copy):
+            raise SystemExit(f"{what}: the pulled copy differs from the source: benchmark aborted")
+
+    # ------------------------------------------------------------ scenarios
+    def s3_shape(self, shape: Shape, verify: bool = True) -> None:
+        src = data.generate(self.work / f"src-{shape.name}", shape)
+        label = shape.label()
+        with moto_process() as endpoint:
+            bucket = make_bucket(endpoint)
+            for r in range(self.repeat):
+                # aws s3 sync, both ways
+                url = f"s3://{bucket}/aws-{shape.name}-{r}"
+                self.record("s3", label, "push", AWS, self.exec(self.aws, "s3", "sync", str(src), url,
+                            "--endpoint-url", endpoint, "--only-show-errors", "--no-progress"), shape.total)
+                dst = self.work / "dst"
+                self.record("s3", label, "pull", AWS, self.exec(self.aws, "s3", "sync", url, str(dst),
+                            "--endpoint-url", endpoint, "--only-show-errors", "--no-progress"), shape.total)
+                if verify:
+                    self.verify(src, dst, AWS)
+                shutil.rmtree(dst)
+                # plain parallel boto3
+                url = f"s3://{bucket}/boto-{shape.name}-{r}"
+                self.record("s3", label, "push", BOTO, self.exec(PY, "-m", "bench.boto3_ref", "up", str(src), url,
+                            endpoint, str(self.workers)), shape.total)
+                self.record("s3", label, "pull", BOTO, self.exec(PY, "-m", "bench.boto3_ref", "down", url, str(dst),
+                            endpoint, str(self.workers)), shape.total)
+                if verify:
+                    self.verify(src, dst, BOTO)
+                shutil.rmtree(dst)
+                # etcetera
+                url = f"s3://{bucket}/etc-{shape.name}-{r}"
+                self.etc_scenario("s3", shape, src, url, endpoint, verify)
+                # the sync tool's own incremental runs, for context
+                url = f"s3://{bucket}/aws-{shape.name}-{r}"
+                self.record("s3", label, "re-push unchanged", AWS, self.exec(self.aws, "s3", "sync", str(src), url,
+                            "--endpoint-url", endpoint, "--only-show-errors", "--no-progress"), 0)
+                changed = data.change_one_file(src)
+                self.record("s3", label, "re-push 1 file", AWS, self.exec(self.aws, "s3", "sync", str(src), url,
+                            "--endpoint-url", endpoint, "--only-show-errors", "--no-progress"), changed)
+        shutil.rmtree(src)
+
+    def etc_scenario(self, mode: str, shape: Shape, src: Path, url: str, endpoint: str | None, verify: bool) -> None:
+        label, name = shape.label(), f"bench-{shape.name}"
+        up = self.etc_config("home-push", url, endpoint)
+        self.etc_cli(up, "register", str(src), name)  # a local copy to publish (not timed)
+        m, rep = self.etc("push", up, name)
+        self.record(mode, label, "push", ETC, m, shape.total, uploaded_bytes=rep["uploaded_bytes"])
+        down = self.etc_config("home-pull", url, endpoint)
+        m, rep = self.etc("pull", down, name)
+        self.record(mode, label, "pull", ETC, m, shape.total, downloaded_bytes=rep["downloaded_bytes"])
+        if verify:
+            self.verify(src, self.work / "home-pull" / name, ETC)
+        shutil.rmtree(self.work / "home-pull")
+        if mode == "s3":
+            m, rep = self.etc("push", up, name)
+            assert rep["up_to_date"], rep
+            self.record(mode, label, "re-push unchanged", ETC, m, 0, uploaded_bytes=rep["uploaded_bytes"])
+            changed = data.change_one_file(self.work / "home-push" / name)
+            m, rep = self.etc("push", up, name)
+            self.record(mode, label, "re-push 1 file", ETC, m, changed, uploaded_bytes=rep["uploaded_bytes"],
+                        file_bytes=shape.size)
+        shutil.rmtree(self.work / "home-push")
+
+    def file_shape(self, shape: Shape, verify: bool = True) -> None:
+        src = data.generate(self.work / f"src-{shape.name}", shape)
+        for r in range(self.repeat):
+            dst = self.work / "dst"
+            self.record("file", shape.label(), "push", CP, self.exec("cp", "-r", str(src), str(dst)), shape.total)
+            shutil.rmtree(dst)
+            remote = self.work / "file-remote"
+            shutil.rmtree(remote, ignore_errors=True)
+            self.etc_scenario("file", shape, src, f"file://{remote}", None, verify)
+            shutil.rmtree(remote)
+        shutil.rmtree(src)
+
+    def scale(self, steps: list[int], aws_steps: list[int]) -> None:
+        """Many tiny files: seconds per 10k files at each step, vs aws s3 sync, and listing latency."""
+        shape = Shape("scale", max(steps), data.SCALE_SIZE)
+        with moto_process() as endpoint:
+            bucket = make_bucket(endpoint)
+            for n in steps:
+                self.log(f"generating {n} files")
+                src = data.generate(self.work / f"src-scale-{n}", shape, n)
+                label, name = f"{n} x 1 KiB", f"scale-{n}"
+                url = f"s3://{bucket}/etc-{n}"
+                up = self.etc_config("home-push", url, endpoint)
+                self.etc_cli(up, "register", str(src), name)
+                m, rep = self.etc("push", up, name)
+                self.record("scale", label, "push", ETC, m, n * shape.size, files=n,
+                            per_10k_files=m.seconds * 10_000 / n)
+                down = self.etc_config("home-pull", url, endpoint)
+                m, rep = self.etc("pull", down, name)
+                self.record("scale", label, "pull", ETC, m, n * shape.size, files=n,
+                            per_10k_files=m.seconds * 10_000 / n)
+                self.record("scale", label, "etc list", ETC, self.etc_cli(down, "list"), 0)
+                self.record("scale", label, "etc list -r", ETC, self.etc_cli(down, "list", "-r"), 0)
+                m, rep = self.etc("open", down, name)
+                self.record("scale", label, "etc.dataset()", ETC, Measured(rep["dataset_seconds"], m.max_rss_mb, ""), 0)
+                self.record("scale", label, "etc.ls(remote=True)", ETC,
+                            Measured(rep["ls_remote_seconds"], m.max_rss_mb, ""), 0)
+                shutil.rmtree(self.work / "home-push")
+                shutil.rmtree(self.work / "home-pull")
+                if n in aws_steps:
+                    m = self.exec(self.aws, "s3", "sync", str(src), f"s3://{bucket}/aws-{n}",
+                                  "--endpoint-url", endpoint, "--only-show-errors", "--no-progress")
+                    self.record("scale", label, "push", AWS, m, n * shape.size, files=n,
+                                per_10k_files=m.seconds * 10_000 / n)
+                shutil.rmtree(src)
