@@ -31,7 +31,8 @@ def collect(remote: Remote, grace_hours: float = DEFAULT_GRACE_HOURS, dry_run: b
     """Delete unreferenced objects older than `grace_hours`; return what was found and done."""
     # List objects before reading manifests: an object uploaded after this listing is never
     # considered, and one listed here that a newer manifest references is kept.
-    objects = [o for o in remote.storage.list(OBJECTS)]
+    # Partial writes of killed uploads (never referenced) are collected like orphans.
+    objects = [*remote.storage.list(OBJECTS), *remote.storage.leftovers()]
     referenced: set[str] = set()
     for name, _ in remote.names().items():
         for version in remote.versions(name):

@@ -156,6 +156,11 @@ class Storage(ABC):
     def delete(self, key: str) -> None:
         """Remove `key`; removing a missing key is not an error."""
 
+    def leftovers(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Partial writes that an interrupted upload left under `prefix`: never visible through
+        `list`, but they take space; `delete(info.key)` removes one.  None by default."""
+        return iter(())
+
     def close(self) -> None:
         """Release connections."""
 

@@ -114,6 +114,20 @@ class FileStorage(Storage):
                         continue
                     yield ObjectInfo(key, st.st_size, st.st_mtime)
 
+    def leftovers(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """The `.tmp-*` files of writes killed before their rename."""
+        base = self.root.joinpath(*prefix.rstrip("/").split("/")) if prefix.strip("/") else self.root
+        for dirpath, _, filenames in os.walk(base):
+            rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+            rel = "" if rel == "." else rel + "/"
+            for name in filenames:
+                if name.startswith(".tmp-"):
+                    try:
+                        st = os.stat(os.path.join(dirpath, name))
+                    except FileNotFoundError:
+                        continue
+                    yield ObjectInfo(rel + name, st.st_size, st.st_mtime)
+
     def delete(self, key: str) -> None:
         try:
             self._path(key).unlink(missing_ok=True)
