@@ -456,22 +456,29 @@ def _link_or_copy(src: Path, dst: Path) -> bool:
 
 def _local_edits(root: Path, files: list[LocalFile], state: State | None, target: Manifest) -> str | None:
     """Describe the first local change since the last push/pull, or None when there is none."""
+    # A pull killed after installing the new copy but before saving its state leaves files
+    # that are exactly what the target has: those are not local edits.
+    by_path = {fe.path: fe.sha256 for fe in target.files}
     if state is None:
+        if files and all(f.rel in by_path and hash_file(root / f.rel, f.size)[0] == by_path[f.rel] for f in files):
+            return None
         return "it was registered or created here and never pushed"
     known = dict(state.files)
     for f in files:
         entry = known.pop(f.rel, None)
         if entry is None:
+            if f.rel in by_path and hash_file(root / f.rel, f.size)[0] == by_path[f.rel]:
+                continue
             return f"new file {f.rel}"
         if state.cached_hash(f) is None:
             sha, _ = hash_file(root / f.rel, f.size)
             if sha != entry[3]:
-                by_path = {fe.path: fe.sha256 for fe in target.files}
                 if by_path.get(f.rel) == sha:
                     continue  # already what the target has (an interrupted earlier pull)
                 return f"modified {f.rel}"
-    if known:
-        return f"deleted {next(iter(known))}"
+    gone = [rel for rel in known if rel in by_path]  # deleting what the target drops loses nothing
+    if gone:
+        return f"deleted {gone[0]}"
     return None
 
 
