@@ -1,0 +1,63 @@
+"""Fixtures for the reliability suite: a CLI user, file:// remotes (from tests/conftest.py), and an
+S3 remote on a loopback moto server reached through the fault-injecting proxy (faultproxy.py)."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from etcetera.testing import TEST_KEY_ID, TEST_SECRET
+
+REGION = "us-east-1"
+_CLOUD_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+              "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
+              "GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST")
+
+
+@pytest.fixture
+def user(tmp_path: Path) -> Path:
+    """The $HOME of the person running `etc` (tests/conftest.py creates it)."""
+    return tmp_path / "user"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """One moto S3 server (server mode, HTTP on 127.0.0.1) for the reliability suite."""
+    pytest.importorskip("boto3")
+    pytest.importorskip("moto.server")
+    from etcetera.testing import moto_server
+
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ambient cloud credentials or profiles: only what a test configures is used."""
+    for name in _CLOUD_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def s3_proxied(moto_endpoint: str, tmp_path: Path, s3_isolated: None) -> Iterator[Callable[..., Any]]:
+    """make(**proxy_options) -> (Remote, FaultProxy): a fresh bucket reached through a fault proxy."""
+    from conftest import Remote
+    from etcetera.testing import make_bucket
+    from .faultproxy import FaultProxy
+
+    with contextlib.ExitStack() as stack:
+        def make(**options: Any):
+            proxy = stack.enter_context(FaultProxy(moto_endpoint, **options))
+            bucket = make_bucket(moto_endpoint, region=REGION)
+            remote = Remote("s3", f"s3://{bucket}", {
+                "endpoint_url": proxy.url, "aws_access_key_id": TEST_KEY_ID,
+                "aws_secret_access_key": TEST_SECRET, "region_name": REGION}, tmp_path)
+            return remote, proxy
+
+        yield make
