@@ -48,3 +48,54 @@ def make_bucket(endpoint_url: str, name: str | None = None, region: str = "us-ea
         region_name=region,
     ).create_bucket(Bucket=name)
     return name
+
+
+@contextlib.contextmanager
+def gcs_emulator() -> Iterator[str]:
+    """Run the `gcp-storage-emulator` as a subprocess on a free 127.0.0.1 port; yield its URL.
+
+    Point clients at it with STORAGE_EMULATOR_HOST=<url>.  A subprocess, not a thread: the
+    emulator serves one request at a time and must not compete with the tests for the GIL.
+    """
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
+         "--port", str(port), "--in-memory", "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"gcp-storage-emulator exited with status {proc.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("gcp-storage-emulator did not start within 30 s") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def make_gcs_bucket(emulator_url: str, name: str | None = None, project: str = "test") -> str:
+    """Create a fresh bucket on a GCS emulator; return its name."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    name = name or f"etc-test-{uuid.uuid4().hex[:12]}"
+    client = storage.Client(project=project, credentials=AnonymousCredentials(),
+                            client_options={"api_endpoint": emulator_url})
+    client.create_bucket(name)
+    return name

@@ -13,7 +13,8 @@ import pytest
 from etcetera import Config
 
 # Each entry names a fixture that yields a Remote; S3 and GCS add theirs in tests/servers.py.
-BACKENDS = ["file"]
+BACKENDS = ["file", "s3", "gs"]
+from servers import gcs_endpoint, gs_remote, s3_endpoint, s3_remote  # noqa: E402,F401
 
 
 @dataclasses.dataclass

@@ -1,0 +1,191 @@
+"""S3 specifics against moto in server mode: multipart uploads, streaming reads, the client's
+settings, credential errors from a server that checks signatures, and secrets kept out of
+messages, CLI output and botocore/urllib3 debug logs."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import etcetera as etc
+from etcetera.cli.main import main as etc_main
+from etcetera.storage import BytesSource, FileRangesSource, open_storage
+from etcetera.storage import s3 as s3mod
+from etcetera.testing import TEST_KEY_ID, TEST_SECRET, free_port
+
+SESSION_TOKEN = "etc-test-session-token-DO-NOT-LEAK-41c2"
+
+
+def test_small_objects_are_one_put_and_big_ones_a_parallel_multipart_upload(s3_remote, tmp_path, monkeypatch):
+    monkeypatch.setattr(s3mod, "MULTIPART_THRESHOLD", 6 << 20)
+    monkeypatch.setattr(s3mod, "PART_SIZE", 5 << 20)  # S3's (and moto's) smallest part
+    storage = open_storage(s3_remote.config())
+    big = tmp_path / "big.bin"
+    data = os.urandom(12 * 1024 * 1024 + 77)
+    big.write_bytes(b"xx" + data)
+    storage.put("objects/big", FileRangesSource([(big, 2, len(data))]))
+    storage.put("objects/small", BytesSource(b"s" * 1000))
+    head = storage.client.head_object(Bucket=storage.bucket, Key="objects/big")
+    assert head["ContentLength"] == len(data)
+    assert head["ETag"].strip('"').endswith("-3")  # three parts: 5 + 5 + 2 MiB
+    assert not storage.client.head_object(Bucket=storage.bucket, Key="objects/small")["ETag"].count("-")
+    assert storage.get("objects/big") == data
+    # Nothing left half-done.
+    assert storage.client.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", []) == []
+
+
+def test_reads_stream_in_bounded_blocks(s3_remote):
+    storage = open_storage(s3_remote.config())
+    data = os.urandom(3 * s3mod.BLOCK + 5)
+    storage.put("objects/s", BytesSource(data))
+    blocks = list(storage.read("objects/s"))
+    assert len(blocks) >= 4 and all(len(b) <= s3mod.BLOCK for b in blocks)
+    assert b"".join(blocks) == data
+    part = list(storage.read("objects/s", s3mod.BLOCK - 10, s3mod.BLOCK + 20))
+    assert b"".join(part) == data[s3mod.BLOCK - 10: 2 * s3mod.BLOCK + 10]
+
+
+def test_client_settings_follow_the_config(s3_remote):
+    storage = open_storage(s3_remote.config(workers=5))
+    cfg = storage.client.meta.config
+    assert cfg.max_pool_connections == 5 + s3mod.PART_WORKERS
+    assert cfg.retries == {"mode": "standard", "total_max_attempts": s3mod.ATTEMPTS}
+    assert cfg.connect_timeout == 10 and cfg.read_timeout == 60
+    assert storage.client.meta.endpoint_url == s3_remote.options["endpoint_url"]
+    assert not storage.unsigned
+
+
+def test_prefix_keeps_every_key_under_it(s3_remote, make_dataset):
+    cfg = s3_remote.config().replace(url=s3_remote.url + "/some/prefix/")
+    etc.register(make_dataset("p"), config=cfg)
+    etc.push("p", config=cfg)
+    root = open_storage(s3_remote.config())
+    keys = [i.key for i in root.list()]
+    assert keys and all(k.startswith("some/prefix/") for k in keys)
+    assert etc.ls(remote=True, config=cfg) == ["p"]
+
+
+def test_incomplete_credentials_are_a_config_error(s3_remote):
+    with pytest.raises(etc.ConfigError, match="aws_secret_access_key is missing"):
+        open_storage(etc.Config(s3_remote.url, aws_access_key_id=TEST_KEY_ID))
+    with pytest.raises(etc.ConfigError, match="invalid S3 url"):
+        open_storage(etc.Config("s3://"))
+
+
+def test_no_credentials_anywhere_is_one_clear_line(s3_remote):
+    cfg = etc.Config(s3_remote.url, endpoint_url=s3_remote.options["endpoint_url"], region_name="us-east-1",
+                     home=str(s3_remote.tmp / "h"))
+    with pytest.raises(etc.RemoteError) as info:
+        etc.ls(remote=True, config=cfg)
+    msg = str(info.value)
+    assert "\n" not in msg and s3_remote.url in msg
+    assert "no AWS credentials found" in msg and "public = true" in msg
+
+
+def test_debug_logs_of_botocore_and_urllib3_never_show_a_secret(s3_remote, caplog, make_dataset):
+    caplog.set_level(logging.DEBUG)
+    for name in ("botocore", "boto3", "urllib3", "s3transfer", "etcetera"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    cfg = s3_remote.config(aws_session_token=SESSION_TOKEN)
+    etc.register(make_dataset("dbg"), config=cfg)
+    etc.push("dbg", config=cfg)
+    etc.pull("dbg", config=s3_remote.config("b", aws_session_token=SESSION_TOKEN))
+    storage = open_storage(cfg)
+    assert storage.put_if_absent("datasets/dbg/0000000001.json.gz", b"late") is False
+    with pytest.raises(etc.RemoteError):
+        etc.ls(remote=True, config=cfg.replace(url="s3://etc-no-such-bucket-dbg"))
+    text = "\n".join(r.getMessage() for r in caplog.records) + caplog.text
+    assert "Sending http request" in text  # botocore's debug output was really captured
+    assert "x-amz-security-token" in text.lower() and "***" in text  # ... and the token header was redacted
+    assert TEST_SECRET not in text
+    assert SESSION_TOKEN not in text
+
+
+def test_cli_output_never_shows_a_secret(s3_remote, make_dataset, capsys):
+    toml = s3_remote.toml("cli", aws_session_token=SESSION_TOKEN)
+    src = make_dataset("clids")
+    assert etc_main(["-v", "--config", str(toml), "register", str(src)]) == 0
+    assert etc_main(["-v", "--config", str(toml), "push", "clids"]) == 0
+    assert etc_main(["-v", "--config", str(toml), "list", "-r"]) == 0
+    bad = s3_remote.toml("bad").read_text().replace(s3_remote.url, "s3://etc-no-such-bucket-cli")
+    bad_path = s3_remote.tmp / "bad.toml"
+    bad_path.write_text(bad)
+    assert etc_main(["-v", "--config", str(bad_path), "list", "-r"]) == 1
+    out, err = capsys.readouterr()
+    assert "clids" in out
+    error_lines = [line for line in err.splitlines() if line.startswith("etc: error:")]
+    assert len(error_lines) == 1 and "create it or fix url" in error_lines[0], err
+    assert TEST_SECRET not in out + err and SESSION_TOKEN not in out + err
+
+
+# ---------------------------------------------------------------- a moto server that checks signatures
+
+
+@contextlib.contextmanager
+def _auth_moto() -> Iterator[str]:
+    """A separate moto server process that enforces IAM auth after its first 5 (setup) requests."""
+    port = free_port()
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "5", "MOTO_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto server with auth did not start")
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_credential_errors_from_a_server_that_checks_them(tmp_path):
+    import boto3
+
+    with _auth_moto() as endpoint:
+        iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
+                           aws_access_key_id=TEST_KEY_ID, aws_secret_access_key=TEST_SECRET)
+        iam.create_user(UserName="writer")
+        key = iam.create_access_key(UserName="writer")["AccessKey"]
+        iam.put_user_policy(UserName="writer", PolicyName="s3", PolicyDocument=(
+            '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}'))
+        iam.create_user(UserName="nobody")
+        weak = iam.create_access_key(UserName="nobody")["AccessKey"]
+        bucket = f"etc-auth-{uuid.uuid4().hex[:8]}"
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
+                     aws_secret_access_key=key["SecretAccessKey"]).create_bucket(Bucket=bucket)
+
+        def config(key_id: str, secret: str) -> etc.Config:
+            return etc.Config(f"s3://{bucket}", home=str(tmp_path / "h"), endpoint_url=endpoint,
+                              region_name="us-east-1", aws_access_key_id=key_id, aws_secret_access_key=secret)
+
+        good = config(key["AccessKeyId"], key["SecretAccessKey"])
+        assert etc.ls(remote=True, config=good) == []  # the right credentials work
+
+        cases = {
+            "wrong secret": config(key["AccessKeyId"], "wrong-secret-DO-NOT-LEAK-0000000000"),
+            "unknown key": config("AKIAUNKNOWNKEY000000", "some-secret-DO-NOT-LEAK-1111111111"),
+            "no permission": config(weak["AccessKeyId"], weak["SecretAccessKey"]),
+        }
+        for what, cfg in cases.items():
+            with pytest.raises(etc.RemoteError) as info:
+                etc.ls(remote=True, config=cfg)
+            msg = str(info.value)
+            assert "\n" not in msg and f"s3://{bucket}" in msg, (what, msg)
+            assert "check credentials" in msg, (what, msg)
+            assert cfg.aws_secret_access_key not in msg and key["SecretAccessKey"] not in msg, (what, msg)
