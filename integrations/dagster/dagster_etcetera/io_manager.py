@@ -114,6 +114,6 @@ def _dataset_folder(asset: str, obj: Any) -> Path:
             )
         return folder
     raise etcetera.DatasetError(
-        f"asset {asset} returned a {type(obj).__name__}, not a dataset folder: "
+        f"asset {asset} returned an object of type {type(obj).__name__}, not a dataset folder: "
         "return a str or pathlib.Path of a folder with data/<partition>/"
     )

@@ -65,8 +65,17 @@ def no_ambient_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
+@pytest.fixture(scope="session")
+def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterInstance]:
+    """One Dagster instance (sqlite event log, run storage, compute logs) shared by the tests:
+    creating one takes seconds.  Tests that scan the stored events use `own_instance`."""
+    with instance_for_test(temp_dir=str(tmp_path_factory.mktemp("dagster"))) as inst:
+        yield inst
+
+
 @pytest.fixture
-def instance(tmp_path: Path) -> Iterator[DagsterInstance]:
+def own_instance(tmp_path: Path) -> Iterator[DagsterInstance]:
     """A Dagster instance whose event log, run storage and compute logs live under tmp_path/dagster."""
+    (tmp_path / "dagster").mkdir()
     with instance_for_test(temp_dir=str(tmp_path / "dagster")) as inst:
         yield inst
