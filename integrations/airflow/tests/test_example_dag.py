@@ -15,9 +15,23 @@ import pytest
 import etcetera as etc
 from etcetera.testing import TEST_KEY_ID, TEST_SECRET, make_bucket, moto_server
 
-from conftest import PLANTED_PASSWORD, WORKDIR, airflow_files_text, conn_json
+from conftest import DAGS_FOLDER, PLANTED_PASSWORD, WORKDIR, airflow_files_text, conn_json
 
 DATASET = "airflow-sample"
+
+# A downstream DAG scheduled on the dataset's Asset: the push must queue a run of it.
+CONSUMER = """
+from airflow.sdk import dag
+from etcetera_airflow.operators.etc import EtcPullOperator, etc_asset
+
+
+@dag(dag_id={dag_id!r}, schedule=[etc_asset({dataset!r}, {url!r})], catchup=False)
+def consumer():
+    EtcPullOperator(task_id="pull", name={dataset!r})
+
+
+consumer()
+"""
 
 
 @dataclass
@@ -63,8 +77,9 @@ def digest(root: Path) -> dict[str, str]:
 
 
 def test_example_dag_pushes_waits_pulls_and_checks(example_dag, backend: Backend, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch, capfd, caplog) -> None:
-    from airflow.models.asset import AssetEvent, AssetModel
+                                                   monkeypatch: pytest.MonkeyPatch, capfd, caplog,
+                                                   request: pytest.FixtureRequest) -> None:
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState, TaskInstanceState
     from sqlalchemy import select
@@ -72,6 +87,10 @@ def test_example_dag_pushes_waits_pulls_and_checks(example_dag, backend: Backend
     worker_home = tmp_path / "worker-home"
     monkeypatch.setenv("AIRFLOW_CONN_ETC_DEFAULT", conn_json(
         backend.url, home=worker_home, login=backend.login, password=backend.password, **backend.extra))
+
+    consumer_id = f"etcetera_consumer_{request.node.callspec.id}"
+    (DAGS_FOLDER / f"{consumer_id}.py").write_text(
+        CONSUMER.format(dag_id=consumer_id, dataset=DATASET, url=backend.url))
 
     dr = example_dag.test()
 
@@ -120,7 +139,12 @@ def test_example_dag_pushes_waits_pulls_and_checks(example_dag, backend: Backend
             select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
             .where(AssetModel.uri == uri, AssetEvent.source_run_id == dr.run_id)
         ).all()
+        queued = session.scalars(
+            select(AssetModel.uri).join(AssetDagRunQueue, AssetDagRunQueue.asset_id == AssetModel.id)
+            .where(AssetDagRunQueue.target_dag_id == consumer_id)
+        ).all()
     assert [e.extra for e in events] == [{"ref": f"{DATASET}@1", "version": 1}]
+    assert queued == [uri]  # data-aware scheduling: the consumer DAG is due
 
     # The connection's password appears nowhere Airflow wrote logs or state.
     assert backend.password not in logs

@@ -66,13 +66,14 @@ class EtcHook(BaseHook):
     def __repr__(self) -> str:
         return f"EtcHook(etc_conn_id={self.etc_conn_id!r})"
 
-    # Airflow < 3.2 reads the form from these; 3.2+ uses `conn-fields` in get_provider_info.
+    # Airflow 3.1 reads the form from these (with flask-appbuilder installed);
+    # 3.2+ reads `conn-fields` / `ui-field-behaviour` from get_provider_info and never calls them.
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra fields of the connection form (stored in the extra JSON)."""
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
         from flask_babel import lazy_gettext
-        from wtforms import BooleanField, StringField
+        from wtforms import BooleanField, PasswordField, StringField
 
         from etcetera_airflow.get_provider_info import CONN_FIELDS
 
@@ -80,6 +81,8 @@ class EtcHook(BaseHook):
         for key, spec in CONN_FIELDS.items():
             if key == "public":
                 widgets[key] = BooleanField(lazy_gettext(spec["label"]), default=False)
+            elif spec["schema"].get("format") == "password":
+                widgets[key] = PasswordField(lazy_gettext(spec["label"]), widget=BS3PasswordFieldWidget())
             else:
                 widgets[key] = StringField(lazy_gettext(spec["label"]), widget=BS3TextFieldWidget())
         return widgets
