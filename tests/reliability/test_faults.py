@@ -1,0 +1,215 @@
+"""S3 through the fault-injecting proxy (faultproxy.py) in front of a real moto server.
+
+Transient faults (dropped connections, lost replies, 500/503, truncated bodies) are absorbed by
+retries and the result is byte-identical; persistent failure is one line within bounded time;
+and `kill -9` of the real `etc` process while a request is in flight (the proxy parks it)
+never leaves a partial version or a half dataset.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+import etcetera as etc
+
+from .faultproxy import KINDS
+from .reltools import ETC, MiB, check_remote, env_for, etc_cli, object_keys, one_line_error, tree, write_dataset
+
+LARGE = (9 * MiB, 17 * MiB)
+FAULTS: dict[str, int] = {}  # kind -> injected, summed over this module (reported by the suite)
+
+
+def _count(proxy) -> None:
+    for kind, n in proxy.faults.items():
+        FAULTS[kind] = FAULTS.get(kind, 0) + n
+
+
+def _direct(remote, moto_endpoint, home="direct"):
+    """A Config that reaches the same bucket without the proxy (to inspect what is really there)."""
+    return remote.config(home, endpoint_url=moto_endpoint)
+
+
+@pytest.mark.parametrize("seed", [11])
+def test_transient_faults_are_retried_and_data_is_byte_identical(seed, s3_proxied, moto_endpoint, tmp_path, user):
+    remote, proxy = s3_proxied(rate=0.3, seed=seed, max_per_request=2)
+    src = write_dataset(tmp_path / "src" / "tf", seed=seed, small=30, large=LARGE)
+    toml_a = remote.toml("a", workers=4)
+    assert etc_cli("register", str(src), config=toml_a, user=user).returncode == 0
+    pushed = etc_cli("push", "tf", config=toml_a, user=user)
+    assert pushed.returncode == 0 and "pushed tf@1" in pushed.stdout, pushed.stderr
+    faults_in_push = proxy.total_faults
+    pulled = etc_cli("pull", "tf", config=remote.toml("b", workers=4), user=user)
+    assert pulled.returncode == 0, pulled.stderr
+    assert tree(remote.tmp / "b" / "tf") == tree(src)
+    assert faults_in_push >= 3 and proxy.total_faults > faults_in_push, proxy.faults
+    direct = _direct(remote, moto_endpoint)
+    assert sorted(check_remote(direct)) == [1]
+    assert etc.versions("tf", config=direct) == [1]
+    _count(proxy)
+
+
+def test_truncated_downloads_are_retried(s3_proxied, tmp_path, user):
+    """Every object GET is cut in half once: the pull still completes, byte-identical."""
+    remote, proxy = s3_proxied(rate=1.0, kinds=("truncate",), max_per_request=1,
+                               match=lambda method, path: method == "GET" and "/objects/" in path)
+    src = write_dataset(tmp_path / "src" / "tr", seed=7, small=10, large=(9 * MiB,))
+    a = remote.config("a")
+    etc.register(src, config=a)
+    etc.push("tr", config=a)
+    ds = etc.pull("tr", config=remote.config("b"))
+    assert tree(ds.path) == tree(src)
+    assert proxy.faults["truncate"] >= 2
+    _count(proxy)
+
+
+def test_lost_reply_to_the_manifest_put_is_not_a_conflict(s3_proxied, moto_endpoint, tmp_path, user):
+    """The server created the manifest but the reply was lost: the retry must not report a
+    conflict (or, with -f, publish a duplicate version)."""
+    remote, proxy = s3_proxied(rate=1.0, kinds=("drop-after",), max_per_request=1,
+                               match=lambda method, path: method == "PUT" and "/datasets/" in path)
+    src = write_dataset(tmp_path / "src" / "lr", seed=8, small=4)
+    toml_a = remote.toml("a")
+    assert etc_cli("register", str(src), config=toml_a, user=user).returncode == 0
+    pushed = etc_cli("push", "-f", "lr", config=toml_a, user=user)
+    assert pushed.returncode == 0 and "pushed lr@1" in pushed.stdout, pushed.stderr
+    assert proxy.faults["drop-after"] == 1
+    assert etc.versions("lr", config=_direct(remote, moto_endpoint)) == [1]
+    _count(proxy)
+
+
+@pytest.mark.parametrize("kinds", [("503", "500"), ("drop", "drop-after", "truncate")])
+def test_persistent_failure_is_one_line_within_bounded_time(kinds, s3_proxied, tmp_path, user):
+    remote, proxy = s3_proxied(persistent=True, kinds=kinds)
+    src = write_dataset(tmp_path / "src" / "pf", seed=9, small=4)
+    toml_a = remote.toml("a")
+    assert etc_cli("register", str(src), config=toml_a, user=user).returncode == 0
+    started = time.monotonic()
+    proc = etc_cli("push", "pf", config=toml_a, user=user, timeout=90)
+    took = time.monotonic() - started
+    one_line_error(proc, remote.url)
+    assert took < 30, f"push took {took:.1f}s to give up"
+    assert proxy.total_faults >= 2  # it did retry
+    _count(proxy)
+
+
+def test_persistent_download_failure_is_one_line_within_bounded_time(s3_proxied, tmp_path, user):
+    """Manifest reads work, every object read fails: the pull gives up with one line, in bounded
+    time, and the home is untouched."""
+    remote, proxy = s3_proxied(persistent=True, kinds=("503", "drop"),
+                               match=lambda method, path: method == "GET" and "/objects/" in path)
+    src = write_dataset(tmp_path / "src" / "pd", seed=10, small=6)
+    a = remote.config("a")
+    etc.register(src, config=a)
+    etc.push("pd", config=a)
+    started = time.monotonic()
+    proc = etc_cli("-q", "pull", "pd", config=remote.toml("b"), user=user, timeout=120)
+    took = time.monotonic() - started
+    one_line_error(proc, "pd@1")
+    assert took < 60, f"pull took {took:.1f}s to give up"
+    assert not (remote.tmp / "b" / "pd").exists()
+    assert not any((remote.tmp / "b" / ".etc" / "tmp").iterdir())
+    _count(proxy)
+
+
+def test_unreachable_endpoint_is_one_line_within_bounded_time(s3_proxied, tmp_path, user):
+    from etcetera.testing import free_port
+
+    remote, _ = s3_proxied()
+    toml = remote.toml("a", endpoint_url=f"http://127.0.0.1:{free_port()}")
+    started = time.monotonic()
+    proc = etc_cli("list", "-r", config=toml, user=user, timeout=90)
+    assert time.monotonic() - started < 30
+    one_line_error(proc, "cannot connect")
+
+
+# ---------------------------------------------------------------- kill -9 while a request is in flight
+
+
+def _kill_when_held(proxy, args, toml, user) -> None:
+    proc = subprocess.Popen([*ETC, "-q", "--config", str(toml), *args], env=env_for(user),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert proxy.held.wait(60), "the request to hold never came"
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proxy.release()
+
+
+def _nth(n: int, method: str, part: str):
+    seen = [0]
+
+    def predicate(m: str, path: str) -> bool:
+        if m == method and part in path:
+            seen[0] += 1
+            return seen[0] == n
+        return False
+
+    return predicate
+
+
+@pytest.mark.parametrize("moment", ["object-1", "object-4", "manifest"])
+def test_push_killed_mid_request_on_s3(moment, s3_proxied, moto_endpoint, tmp_path, user):
+    remote, proxy = s3_proxied()
+    toml_a = remote.toml("a", workers=2)
+    src = write_dataset(tmp_path / "src" / "kp", seed=21, small=12)
+    assert etc_cli("register", str(src), config=toml_a, user=user).returncode == 0
+    assert etc_cli("push", "kp", config=toml_a, user=user).returncode == 0
+    v1 = tree(src)
+    local = remote.tmp / "a" / "kp"
+    shutil.rmtree(local / "data")
+    write_dataset(local, seed=22, small=20, large=LARGE)
+    if moment == "manifest":
+        proxy.hold(_nth(1, "PUT", "/datasets/"))
+    else:
+        proxy.hold(_nth(int(moment.split("-")[1]), "PUT", "/objects/"))
+    _kill_when_held(proxy, ["push", "kp"], toml_a, user)
+
+    direct = _direct(remote, moto_endpoint)
+    assert sorted(check_remote(direct)) == [1]
+    assert tree(etc.pull("kp@1", config=remote.config("b")).path) == v1
+    done = etc_cli("push", "kp", config=toml_a, user=user)
+    assert done.returncode == 0 and "pushed kp@2" in done.stdout, done.stderr
+    manifests = check_remote(direct)
+    assert sorted(manifests) == [1, 2]
+    assert tree(etc.pull("kp", config=remote.config("c")).path) == tree(local)
+    referenced = {f"objects/{o}" for m in manifests.values() for o in m.objects}
+    assert etc_cli("gc", "--grace", "0", config=toml_a, user=user).returncode == 0
+    assert object_keys(direct) == referenced
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_pull_killed_mid_request_on_s3(n, s3_proxied, tmp_path, user):
+    remote, proxy = s3_proxied()
+    a = remote.config("a", workers=2)
+    src = write_dataset(tmp_path / "src" / "kl", seed=31, small=12)
+    etc.register(src, config=a)
+    etc.push("kl", config=a)
+    v1 = tree(src)
+    shutil.rmtree(a.home_path / "kl" / "data")
+    write_dataset(a.home_path / "kl", seed=32, small=20, large=LARGE)
+    etc.push("kl", config=a)
+    toml_b = remote.toml("b", workers=2)
+    assert etc_cli("pull", "kl@1", config=toml_b, user=user).returncode == 0
+    proxy.hold(_nth(n, "GET", "/objects/"))
+    _kill_when_held(proxy, ["pull", "kl"], toml_b, user)
+    assert tree(remote.tmp / "b" / "kl") == v1
+    done = etc_cli("pull", "kl", config=toml_b, user=user)
+    assert done.returncode == 0, done.stderr
+    assert tree(remote.tmp / "b" / "kl") == tree(a.home_path / "kl")
+    assert list((remote.tmp / "b" / ".etc" / "tmp").iterdir()) == []
+
+
+def test_fault_kinds_are_all_exercised():
+    """The proxy is only useful if it really injects every kind of fault (run after the above)."""
+    if not FAULTS:
+        pytest.skip("run with the fault tests")
+    assert set(FAULTS) == set(KINDS), FAULTS
