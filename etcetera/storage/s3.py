@@ -50,6 +50,7 @@ PART_SIZE = 16 << 20
 MAX_PARTS = 10_000
 PART_WORKERS = 8  # parallel parts of one object (objects themselves are already uploaded in parallel)
 ATTEMPTS = 4  # botocore tries per request, including the first
+UPLOAD_MARK = "#multipart-upload="  # leftovers() key = <key><mark><UploadId>; no real key contains '#'
 CONFLICT_RETRIES = 4  # 409 ConditionalRequestConflict: a concurrent conditional write is in flight
 
 _BUCKET_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
@@ -365,7 +366,37 @@ class S3Storage(Storage):
         except (bex.BotoCoreError, bex.ClientError) as exc:
             raise self._error(exc, "list", "") from None
 
+    def leftovers(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Multipart uploads that a killed push never completed or aborted: invisible, but billed.
+
+        Each is reported as `<key>#multipart-upload=<UploadId>` with the bytes of its parts;
+        `delete` of such a key aborts the upload.
+        """
+        skip = len(self.prefix)
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self.prefix + prefix)
+        try:
+            for page in pages:
+                for up in page.get("Uploads", ()):
+                    parts = self.client.list_parts(Bucket=self.bucket, Key=up["Key"], UploadId=up["UploadId"])
+                    size = sum(int(p.get("Size", 0)) for p in parts.get("Parts", ()))
+                    started = up.get("Initiated")
+                    yield ObjectInfo(f"{up['Key'][skip:]}{UPLOAD_MARK}{up['UploadId']}", size,
+                                     started.timestamp() if started else None)
+        except (bex.BotoCoreError, bex.ClientError) as exc:
+            raise self._error(exc, "list unfinished uploads under", prefix or "/") from None
+
     def delete(self, key: str) -> None:
+        if UPLOAD_MARK in key:
+            real, upload_id = key.split(UPLOAD_MARK, 1)
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._key(real), UploadId=upload_id)
+            except bex.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                    raise self._error(exc, "abort upload of", real) from None
+            except bex.BotoCoreError as exc:
+                raise self._error(exc, "abort upload of", real) from None
+            return
         self._call("delete", key, self.client.delete_object, Key=self._key(key))
 
     def close(self) -> None:
