@@ -154,3 +154,17 @@ def test_a_wrapper_without_data_is_not_stripped(tmp_path):
     dest = tmp_path / "odd"
     legacy.extract(storage, "odd", dest)
     assert _tree(dest) == {"stuff/x.txt": b"x"}
+
+
+def test_cli_lists_and_pulls_an_old_dataset(remote, capsys):
+    from etcetera.cli.main import main as etc_main
+
+    toml = remote.toml()
+    open_storage(etc.Config.load(toml)).put("old.tgz", BytesSource(_clean_archive(wrapped=True)))
+    assert etc_main(["--config", str(toml), "list", "-r"]) == 0
+    assert "old\t(0.0.x archive)" in capsys.readouterr().out
+    assert etc_main(["-q", "--config", str(toml), "pull", "old"]) == 0
+    assert (etc.Config.load(toml).home_path / "old" / "data" / "train" / "a.txt").read_bytes() == b"alpha"
+    assert etc_main(["--config", str(toml), "pull", "old"]) == 1  # a local copy is never silently replaced
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("etc: error: ") and "pull -f" in err
