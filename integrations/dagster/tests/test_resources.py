@@ -8,7 +8,7 @@ import pytest
 from dagster import EnvVar, asset, materialize
 
 import etcetera
-from dagster_etcetera import EtcResource
+from dagster_etcetera import EtcIOManager, EtcResource
 
 SECRET = "resource-secret-value-31337"
 
@@ -55,7 +55,8 @@ def test_never_reads_etc_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 def test_secrets_are_not_in_repr() -> None:
     r = EtcResource(url="s3://b", aws_access_key_id="AKIA-SHOWN-NOWHERE", aws_secret_access_key=SECRET,
                     aws_session_token="session-tok-42", google_application_credentials='{"private_key": "pk-77"}')
-    for text in (repr(r), str(r), repr(r.get_config()), str(r.get_config())):
+    io = EtcIOManager(etc=r)
+    for text in (repr(r), str(r), repr(r.get_config()), str(r.get_config()), repr(io), str(io)):
         assert "s3://b" in text
         for secret in (SECRET, "AKIA-SHOWN-NOWHERE", "session-tok-42", "pk-77"):
             assert secret not in text
