@@ -4,6 +4,7 @@ connection given only as the AIRFLOW_CONN_ETC_DEFAULT environment secret."""
 from __future__ import annotations
 
 import hashlib
+import json
 import importlib.util
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -149,3 +150,42 @@ def test_example_dag_pushes_waits_pulls_and_checks(example_dag, backend: Backend
     # The connection's password appears nowhere Airflow wrote logs or state.
     assert backend.password not in logs
     assert backend.password not in airflow_files_text()
+
+
+BROKEN_DAG = '''
+from airflow.sdk import dag
+from etcetera_airflow.operators.etc import EtcPushOperator
+
+
+@dag(dag_id="etcetera_broken", schedule=None, catchup=False)
+def etcetera_broken():
+    EtcPushOperator(task_id="push", name="ghost")
+
+
+etcetera_broken_dag = etcetera_broken()
+'''
+
+
+def test_a_broken_connection_fails_the_task_with_a_clear_message_and_no_secret(
+    airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd, caplog
+) -> None:
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    from conftest import load_dag_file
+
+    # No url in the extra; the password and a session token are planted.
+    monkeypatch.setenv("AIRFLOW_CONN_ETC_DEFAULT", json.dumps({
+        "conn_type": "etcetera", "login": "AKIAPLANTEDKEYID0001", "password": PLANTED_PASSWORD,
+        "extra": {"home": str(tmp_path / "home"), "aws_session_token": "planted-token-5a4b3c2d1e"},
+    }))
+    path = DAGS_FOLDER / "etcetera_broken_dag.py"
+    path.write_text(BROKEN_DAG)
+    dr = load_dag_file(path).etcetera_broken_dag.test()
+
+    out, err = capfd.readouterr()
+    logs = out + err + caplog.text
+    assert dr.state == DagRunState.FAILED
+    assert dr.get_task_instance("push").state == TaskInstanceState.FAILED
+    assert "connection 'etc_default' has no remote" in logs
+    assert PLANTED_PASSWORD not in logs and "planted-token-5a4b3c2d1e" not in logs
+    assert PLANTED_PASSWORD not in airflow_files_text()

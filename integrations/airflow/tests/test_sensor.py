@@ -16,12 +16,15 @@ from conftest import DAGS_FOLDER, PLANTED_PASSWORD, conn_json, load_dag_file
 
 WAIT_DAG = '''
 from airflow.sdk import dag
+from etcetera_airflow.operators.etc import EtcPullOperator
 from etcetera_airflow.sensors.etc import EtcDatasetSensor
 
 
 @dag(dag_id="etcetera_wait", schedule=None, catchup=False)
 def etcetera_wait():
-    EtcDatasetSensor(task_id="wait", name="late", version=2, deferrable=True, poke_interval=0.2, timeout=120)
+    wait = EtcDatasetSensor(task_id="wait", name="late", version=2, deferrable=True, poke_interval=0.2,
+                            timeout=120)
+    EtcPullOperator(task_id="pull", name=wait.output, partitions=["train"])
 
 
 etcetera_wait_dag = etcetera_wait()
@@ -54,7 +57,8 @@ def test_deferred_sensor_resumes_when_the_version_is_pushed(
     airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_dataset, capfd, caplog
 ) -> None:
     """Version 2 of "late" is pushed only once the task has deferred: the engine runs the trigger,
-    the trigger sees the new version, the task resumes and returns "late@2"."""
+    the trigger sees the new version, the task resumes and returns "late@2"; a partial pull of
+    exactly that version follows."""
     from airflow.models.trigger import Trigger
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState, TaskInstanceState
@@ -95,6 +99,11 @@ def test_deferred_sensor_resumes_when_the_version_is_pushed(
     ti = dr.get_task_instance("wait")
     assert ti.state == TaskInstanceState.SUCCESS
     assert ti.xcom_pull(task_ids="wait") == "late@2"
+    pulled = Path(ti.xcom_pull(task_ids="pull"))
+    assert pulled == tmp_path / "home" / "late"
+    assert sorted(p.name for p in (pulled / "data").iterdir()) == ["train"]  # only the asked partition
+    assert (pulled / "data" / "train" / "more.csv").read_text() == "1,2\n"  # version 2's content
+    assert etc.dataset("late", config=etc.Config(f"file://{remote}", home=str(tmp_path / "home"))).version == 2
     out, err = capfd.readouterr()
     logs = out + err + caplog.text
     assert "running trigger in line" in logs
