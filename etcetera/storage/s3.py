@@ -129,11 +129,12 @@ class S3Storage(Storage):
                 connect_timeout=10,
                 read_timeout=60,
                 tcp_keepalive=True,
+            )
+            if "request_checksum_calculation" in BotoConfig.OPTION_DEFAULTS:  # botocore >= 1.36
                 # We verify every byte with sha256 ourselves; the newer default CRC trailers
                 # break several S3-compatible stores and cost a second pass over each body.
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-            )
+                options.update(request_checksum_calculation="when_required",
+                               response_checksum_validation="when_required")
             if cfg.endpoint_url:
                 options["s3"] = {"addressing_style": "path"}
             if self.unsigned:
@@ -287,6 +288,10 @@ class S3Storage(Storage):
                 if self._acl and code in _ACL_REFUSED_CODES:
                     self._acl = {}
                     continue
+                raise self._error(exc, "write", key) from None
+            except bex.ParamValidationError as exc:
+                if "IfNoneMatch" in str(exc):
+                    raise ConfigError("conditional writes need boto3 >= 1.35: pip install -U 'etcetera[s3]'") from None
                 raise self._error(exc, "write", key) from None
             except bex.BotoCoreError as exc:
                 raise self._error(exc, "write", key) from None
