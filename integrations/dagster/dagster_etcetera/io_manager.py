@@ -45,9 +45,10 @@ class EtcIOManager(ConfigurableIOManager):
         if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
             keys = list(context.asset_partition_keys)
             if not isinstance(obj, Mapping) or set(obj) != set(keys):
+                shown = ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "")
                 raise etcetera.DatasetError(
-                    f"asset {asset} materializes {len(keys)} partitions in one run: return a dict "
-                    f"{{partition_key: dataset folder}} with exactly these keys"
+                    f"asset {asset} materializes {len(keys)} partitions in one run ({shown}): return a dict "
+                    "{partition_key: dataset folder} with exactly these keys"
                 )
             refs = {k: self._publish(context, asset, obj[k], dataset_name(context.asset_key.path, k), config)
                     for k in keys}

@@ -165,6 +165,17 @@ def test_a_partition_range_in_one_run_takes_a_dict(make_dataset, file_etc: EtcRe
     (mat, *_) = result.asset_materializations_for_node("daily")
     assert mat.metadata["datasets"].value == {"d1": "daily.d1@1", "d2": "daily.d2@1"}
 
+    @asset(partitions_def=days, name="daily")
+    def daily_one_folder(context: AssetExecutionContext) -> Path:
+        return make_dataset()
+
+    with pytest.raises(etcetera.DatasetError) as info:
+        materialize([daily_one_folder], tags=tags, resources=resources(file_etc), instance=instance)
+    assert str(info.value) == (
+        "asset daily materializes 2 partitions in one run (d1, d2): return a dict "
+        "{partition_key: dataset folder} with exactly these keys"
+    )
+
 
 @pytest.mark.parametrize(
     "returned, message",
