@@ -3,6 +3,7 @@ metadata DB under one temp folder, set up before anything imports airflow."""
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import os
@@ -10,7 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ WORKDIR = ROOT / "work"
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "airflow_dag.py"
 DAGS_FOLDER.mkdir(parents=True)
 WORKDIR.mkdir()
+atexit.register(shutil.rmtree, ROOT, ignore_errors=True)
 
 os.environ.update(
     {
@@ -51,13 +53,12 @@ def conn_json(url: str, *, home: Path, login: str | None = "AKIAPLANTEDKEYID0001
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> Iterator[Path]:
+def airflow_db() -> Path:
     """Create the metadata DB once (fresh sqlite file, current schema)."""
     from airflow.utils import db
 
     db.initdb()
-    yield AIRFLOW_HOME
-    shutil.rmtree(ROOT, ignore_errors=True)
+    return AIRFLOW_HOME
 
 
 def load_dag_file(path: Path) -> ModuleType:
