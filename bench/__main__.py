@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import data
 from .report import table, targets, verdict, write_json
+from .server import moto_process
 from .suite import Bench, find_aws
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -55,10 +56,12 @@ def main(argv: list[str] | None = None) -> int:
             aws_steps = [int(x) for x in args.scale_aws.split(",")] if args.scale_aws else steps
             bench.scale(steps, aws_steps)
         else:
-            for shape in shapes:
-                if args.only in (None, "s3"):
-                    bench.s3_shape(shape)
-                if args.only in (None, "file"):
+            if args.only in (None, "s3"):
+                with moto_process() as endpoint:
+                    for shape in shapes:
+                        bench.s3_shape(endpoint, shape)
+            if args.only in (None, "file"):
+                for shape in shapes:
                     bench.file_shape(shape)
     finally:
         shutil.rmtree(work, ignore_errors=True)

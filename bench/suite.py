@@ -72,7 +72,8 @@ class Bench:
             self.rows[key] = row
         elif row.max_rss_mb and (old.max_rss_mb or 0) < row.max_rss_mb:
             old.max_rss_mb = row.max_rss_mb
-        self.log(f"  {mode:5} {shape:15} {op:18} {tool:15} {m.seconds:8.2f}s  rss {m.max_rss_mb:6.0f} MB")
+        inner = f"  (in-process {extra['in_process_seconds']:.2f}s)" if "in_process_seconds" in extra else ""
+        self.log(f"  {mode:5} {shape:15} {op:18} {tool:15} {m.seconds:8.2f}s  rss {m.max_rss_mb:6.0f} MB{inner}")
 
     def exec(self, *cmd: str) -> Measured:
         os.sync()  # earlier writes are flushed outside every measured window
@@ -91,7 +92,10 @@ class Bench:
 
     def etc(self, op: str, config: Path, name: str) -> tuple[Measured, dict]:
         m = self.exec(PY, "-m", "bench.etc_op", op, str(config), name)
-        return m, json.loads(m.stdout.strip().splitlines()[-1])
+        rep = json.loads(m.stdout.strip().splitlines()[-1])
+        if "seconds" in rep:
+            rep["in_process_seconds"] = rep["seconds"]
+        return m, rep
 
     def etc_cli(self, config: Path, *args: str) -> Measured:
         return self.exec(PY, "-m", "etcetera", "--config", str(config), "-q", *args)
@@ -101,63 +105,70 @@ class Bench:
             raise SystemExit(f"{what}: the pulled copy differs from the source: benchmark aborted")
 
     # ------------------------------------------------------------ scenarios
-    def s3_shape(self, shape: Shape, verify: bool = True) -> None:
+    def s3_shape(self, endpoint: str, shape: Shape, verify: bool = True) -> None:
+        """push/pull of one shape by each tool; a bucket per shape keeps moto's listings short.
+
+        The order of the tools alternates between repeats, so none always runs first or last.
+        """
         src = data.generate(self.work / f"src-{shape.name}", shape)
-        label = shape.label()
-        with moto_process() as endpoint:
-            bucket = make_bucket(endpoint)
-            for r in range(self.repeat):
-                # aws s3 sync, both ways
-                url = f"s3://{bucket}/aws-{shape.name}-{r}"
-                self.record("s3", label, "push", AWS, self.exec(self.aws, "s3", "sync", str(src), url,
-                            "--endpoint-url", endpoint, "--only-show-errors", "--no-progress"), shape.total)
-                dst = self.work / "dst"
-                self.record("s3", label, "pull", AWS, self.exec(self.aws, "s3", "sync", url, str(dst),
-                            "--endpoint-url", endpoint, "--only-show-errors", "--no-progress"), shape.total)
-                if verify:
-                    self.verify(src, dst, AWS)
-                shutil.rmtree(dst)
-                # plain parallel boto3
-                url = f"s3://{bucket}/boto-{shape.name}-{r}"
-                self.record("s3", label, "push", BOTO, self.exec(PY, "-m", "bench.boto3_ref", "up", str(src), url,
-                            endpoint, str(self.workers)), shape.total)
-                self.record("s3", label, "pull", BOTO, self.exec(PY, "-m", "bench.boto3_ref", "down", url, str(dst),
-                            endpoint, str(self.workers)), shape.total)
-                if verify:
-                    self.verify(src, dst, BOTO)
-                shutil.rmtree(dst)
-                # etcetera
-                url = f"s3://{bucket}/etc-{shape.name}-{r}"
-                self.etc_scenario("s3", shape, src, url, endpoint, verify)
-                # the sync tool's own incremental runs, for context
-                url = f"s3://{bucket}/aws-{shape.name}-{r}"
-                self.record("s3", label, "re-push unchanged", AWS, self.exec(self.aws, "s3", "sync", str(src), url,
-                            "--endpoint-url", endpoint, "--only-show-errors", "--no-progress"), 0)
-                changed = data.change_one_file(src)
-                self.record("s3", label, "re-push 1 file", AWS, self.exec(self.aws, "s3", "sync", str(src), url,
-                            "--endpoint-url", endpoint, "--only-show-errors", "--no-progress"), changed)
+        bucket = make_bucket(endpoint)
+        for r in range(self.repeat):
+            runs = [
+                lambda: self.aws_sync(endpoint, shape, src, f"s3://{bucket}/aws-{shape.name}-{r}", verify),
+                lambda: self.boto3_parallel(endpoint, shape, src, f"s3://{bucket}/boto-{shape.name}-{r}", verify),
+                lambda: self.etc_scenario("s3", shape, src, f"s3://{bucket}/etc-{shape.name}-{r}", endpoint, verify),
+            ]
+            for run_tool in runs if r % 2 == 0 else reversed(runs):
+                run_tool()
         shutil.rmtree(src)
+
+    def aws_sync(self, endpoint: str, shape: Shape, src: Path, url: str, verify: bool) -> None:
+        """aws s3 sync both ways, then its own incremental runs (unchanged, one file changed)."""
+        label, dst = shape.label(), self.work / "dst"
+        sync = (self.aws, "s3", "sync", "--endpoint-url", endpoint, "--only-show-errors", "--no-progress")
+        self.record("s3", label, "push", AWS, self.exec(*sync, str(src), url), shape.total)
+        self.record("s3", label, "pull", AWS, self.exec(*sync, url, str(dst)), shape.total)
+        if verify:
+            self.verify(src, dst, AWS)
+        shutil.rmtree(dst)
+        self.record("s3", label, "re-push unchanged", AWS, self.exec(*sync, str(src), url), 0)
+        changed = data.change_one_file(src)
+        self.record("s3", label, "re-push 1 file", AWS, self.exec(*sync, str(src), url), changed)
+
+    def boto3_parallel(self, endpoint: str, shape: Shape, src: Path, url: str, verify: bool) -> None:
+        label, dst = shape.label(), self.work / "dst"
+        ref = (PY, "-m", "bench.boto3_ref")
+        self.record("s3", label, "push", BOTO, self.exec(*ref, "up", str(src), url, endpoint, str(self.workers)),
+                    shape.total)
+        self.record("s3", label, "pull", BOTO, self.exec(*ref, "down", url, str(dst), endpoint, str(self.workers)),
+                    shape.total)
+        if verify:
+            self.verify(src, dst, BOTO)
+        shutil.rmtree(dst)
 
     def etc_scenario(self, mode: str, shape: Shape, src: Path, url: str, endpoint: str | None, verify: bool) -> None:
         label, name = shape.label(), f"bench-{shape.name}"
         up = self.etc_config("home-push", url, endpoint)
         self.etc_cli(up, "register", str(src), name)  # a local copy to publish (not timed)
         m, rep = self.etc("push", up, name)
-        self.record(mode, label, "push", ETC, m, shape.total, uploaded_bytes=rep["uploaded_bytes"])
+        self.record(mode, label, "push", ETC, m, shape.total, uploaded_bytes=rep["uploaded_bytes"],
+                        in_process_seconds=rep["in_process_seconds"])
         down = self.etc_config("home-pull", url, endpoint)
         m, rep = self.etc("pull", down, name)
-        self.record(mode, label, "pull", ETC, m, shape.total, downloaded_bytes=rep["downloaded_bytes"])
+        self.record(mode, label, "pull", ETC, m, shape.total, downloaded_bytes=rep["downloaded_bytes"],
+                    in_process_seconds=rep["in_process_seconds"])
         if verify:
             self.verify(src, self.work / "home-pull" / name, ETC)
         shutil.rmtree(self.work / "home-pull")
         if mode == "s3":
             m, rep = self.etc("push", up, name)
             assert rep["up_to_date"], rep
-            self.record(mode, label, "re-push unchanged", ETC, m, 0, uploaded_bytes=rep["uploaded_bytes"])
+            self.record(mode, label, "re-push unchanged", ETC, m, 0, uploaded_bytes=rep["uploaded_bytes"],
+                        in_process_seconds=rep["in_process_seconds"])
             changed = data.change_one_file(self.work / "home-push" / name)
             m, rep = self.etc("push", up, name)
             self.record(mode, label, "re-push 1 file", ETC, m, changed, uploaded_bytes=rep["uploaded_bytes"],
-                        file_bytes=shape.size)
+                        file_bytes=shape.size, in_process_seconds=rep["in_process_seconds"])
         shutil.rmtree(self.work / "home-push")
 
     def file_shape(self, shape: Shape, verify: bool = True) -> None:
@@ -176,8 +187,8 @@ class Bench:
         """Many tiny files: seconds per 10k files at each step, vs aws s3 sync, and listing latency."""
         shape = Shape("scale", max(steps), data.SCALE_SIZE)
         with moto_process() as endpoint:
-            bucket = make_bucket(endpoint)
             for n in steps:
+                bucket = make_bucket(endpoint)  # one per step and tool: moto lists a whole bucket
                 self.log(f"generating {n} files")
                 src = data.generate(self.work / f"src-scale-{n}", shape, n)
                 label, name = f"{n} x 1 KiB", f"scale-{n}"
@@ -185,11 +196,14 @@ class Bench:
                 up = self.etc_config("home-push", url, endpoint)
                 self.etc_cli(up, "register", str(src), name)
                 m, rep = self.etc("push", up, name)
-                self.record("scale", label, "push", ETC, m, n * shape.size, files=n,
+                self.record("scale", label, "push", ETC, m, n * shape.size, files=n, in_process_seconds=rep["in_process_seconds"],
                             per_10k_files=m.seconds * 10_000 / n)
                 down = self.etc_config("home-pull", url, endpoint)
+                m, rep = self.etc("push", up, name)
+                assert rep["up_to_date"], rep
+                self.record("scale", label, "re-push unchanged", ETC, m, 0, in_process_seconds=rep["in_process_seconds"])
                 m, rep = self.etc("pull", down, name)
-                self.record("scale", label, "pull", ETC, m, n * shape.size, files=n,
+                self.record("scale", label, "pull", ETC, m, n * shape.size, files=n, in_process_seconds=rep["in_process_seconds"],
                             per_10k_files=m.seconds * 10_000 / n)
                 self.record("scale", label, "etc list", ETC, self.etc_cli(down, "list"), 0)
                 self.record("scale", label, "etc list -r", ETC, self.etc_cli(down, "list", "-r"), 0)
@@ -200,6 +214,7 @@ class Bench:
                 shutil.rmtree(self.work / "home-push")
                 shutil.rmtree(self.work / "home-pull")
                 if n in aws_steps:
+                    bucket = make_bucket(endpoint)
                     m = self.exec(self.aws, "s3", "sync", str(src), f"s3://{bucket}/aws-{n}",
                                   "--endpoint-url", endpoint, "--only-show-errors", "--no-progress")
                     self.record("scale", label, "push", AWS, m, n * shape.size, files=n,
