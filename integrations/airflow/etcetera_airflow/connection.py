@@ -45,7 +45,7 @@ def _extra(conn: ConnectionLike) -> dict[str, Any]:
         raise ConfigError(f"connection {conn.conn_id!r}: extra must be a JSON object")
     out: dict[str, Any] = {}
     for key, value in data.items():
-        key = key[len(_FORM_PREFIX):] if key.startswith(_FORM_PREFIX) else key
+        key = key.removeprefix(_FORM_PREFIX)
         # Empty form fields arrive as "" or null: they mean "not set".
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
