@@ -98,6 +98,21 @@ def test_prefix_keeps_every_key_under_it(s3_remote, make_dataset):
     assert etc.ls(remote=True, config=cfg) == ["p"]
 
 
+def test_public_reader_signs_when_boto3s_chain_has_credentials(s3_remote, monkeypatch):
+    reader = etc.Config(s3_remote.url, public=True, endpoint_url=s3_remote.options["endpoint_url"],
+                        region_name="us-east-1")
+    assert open_storage(reader).unsigned  # nothing anywhere: anonymous
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", TEST_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
+    storage = open_storage(reader)
+    assert not storage.unsigned  # the environment's keys are used (and needed to push)
+    storage.put("objects/env", BytesSource(b"signed with the environment's keys"))
+    assert storage.get("objects/env") == b"signed with the environment's keys"
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    with pytest.raises(etc.ConfigError, match="AWS_PROFILE"):
+        open_storage(etc.Config(s3_remote.url, endpoint_url=s3_remote.options["endpoint_url"]))
+
+
 def test_incomplete_credentials_are_a_config_error(s3_remote):
     with pytest.raises(etc.ConfigError, match="aws_secret_access_key is missing"):
         open_storage(etc.Config(s3_remote.url, aws_access_key_id=TEST_KEY_ID))
