@@ -98,8 +98,6 @@ class GCSStorage(Storage):
                     client = gcs.Client.create_anonymous_client()
                     self.anonymous = True
         except (ValueError, KeyError, gauth_exc.MalformedError) as exc:
-            if isinstance(exc, ConfigError):
-                raise
             raise ConfigError(
                 f"remote {self.url}: google_application_credentials is not a valid service-account key "
                 f"({type(exc).__name__})"
