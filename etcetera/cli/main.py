@@ -103,7 +103,7 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_push(args: argparse.Namespace, config: Config) -> int:
-    report = api.push_report(args.name, config=config, force=args.force, quiet=args.quiet)
+    report = api.push_report(args.name, config=config, force=args.force, quiet=args.quiet or None)
     if report.up_to_date:
         _say(args, f"{report.ref} is up to date on {config.url}")
     else:
@@ -114,7 +114,7 @@ def cmd_push(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_pull(args: argparse.Namespace, config: Config) -> int:
     report = api.pull_report(args.ref, config=config, force=args.force,
-                             partitions=_flatten(args.partitions), quiet=args.quiet)
+                             partitions=_flatten(args.partitions), quiet=args.quiet or None)
     ds = report.dataset
     if report.up_to_date:
         _say(args, f"{ds.ref} is already up to date in {ds.path}")
