@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .errors import IntegrityError, NotFoundError, RemoteError
+from .errors import EtcError, IntegrityError, NotFoundError, RemoteError
 from .manifest import FileEntry
 from .packing import Upload
 from .progress import Progress
@@ -52,6 +52,12 @@ class _Transient(Exception):
 
 class _Corrupt(Exception):
     """Bytes that arrived whole but do not match their hash."""
+
+
+class _Truncated(_Transient):
+    """The object ended before the requested range did: a cut response, or a truncated object."""
+
+    label = ""
 
 
 def _retrying(what: str, fn: Callable[[], None]) -> None:
@@ -159,6 +165,15 @@ class _RangeTask:
                         f"object {self.obj[:12]}): the remote copy is corrupt; nothing local was changed"
                     ) from None
                 raise _Transient(f"{exc.args[0]} did not verify") from None
+            except _Truncated as exc:
+                size = _stored_size(self.storage, self.obj)
+                if size is not None and size < self.start + self.length:  # not the network: the object
+                    raise IntegrityError(
+                        f"{self.dataset}: {exc.label} failed verification (remote object {self.obj[:12]} is "
+                        f"truncated: {size} bytes, the manifest needs {self.start + self.length}): the remote "
+                        f"copy is corrupt; nothing local was changed"
+                    ) from None
+                raise
 
         _retrying(f"download of {self.dataset}: {self.batch[0].label}", once)
 
@@ -175,7 +190,11 @@ class _RangeTask:
                     written = 0
                     while written < seg.length:
                         if not buf:
-                            buf = memoryview(_next_block(stream, self.obj))
+                            try:
+                                buf = memoryview(_next_block(stream, self.obj))
+                            except _Truncated as exc:
+                                exc.label = seg.label
+                                raise
                         if pos < seg.offset:  # a gap between coalesced segments
                             skip = min(len(buf), seg.offset - pos)
                             buf, pos = buf[skip:], pos + skip
@@ -206,12 +225,21 @@ class _RangeTask:
             raise
 
 
+def _stored_size(storage: Storage, obj: str) -> int | None:
+    """The size of the stored object, or None when the remote cannot tell."""
+    key = object_key(obj)
+    try:
+        return next((info.size for info in storage.list(key) if info.key == key), None)
+    except EtcError:
+        return None
+
+
 def _next_block(stream: Iterator[bytes], obj: str) -> bytes:
     """The next block of a download; a dropped or short response is transient."""
     try:
         return next(stream)
     except StopIteration:
-        raise _Transient(f"object {obj[:12]} ended early (truncated response)") from None
+        raise _Truncated(f"object {obj[:12]} ended early (truncated response)") from None
     except RemoteError:
         raise
     except (OSError, ValueError) as exc:  # connection resets and protocol errors from HTTP clients

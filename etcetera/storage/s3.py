@@ -319,7 +319,14 @@ class S3Storage(Storage):
         if start or length is not None:
             end = "" if length is None else str(start + length - 1)
             kwargs["Range"] = f"bytes={start}-{end}"
-        resp = self._call("read", key, self.client.get_object, Key=self._key(key), **kwargs)
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=self._key(key), **kwargs)
+        except bex.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return  # the range starts past the end: no bytes, like a short file (the caller checks sizes)
+            raise self._error(exc, "read", key) from None
+        except bex.BotoCoreError as exc:
+            raise self._error(exc, "read", key) from None
         body = resp["Body"]
         try:
             yield from body.iter_chunks(BLOCK)
