@@ -43,7 +43,7 @@ class EtcIOManager(ConfigurableIOManager):
         asset = _asset_label(context)
         config = self.etc.get_config()
         if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
-            keys = list(context.asset_partition_keys)
+            keys = sorted(context.asset_partition_keys)
             if not isinstance(obj, Mapping) or set(obj) != set(keys):
                 shown = ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "")
                 raise etcetera.DatasetError(
@@ -87,7 +87,7 @@ class EtcIOManager(ConfigurableIOManager):
         config = self.etc.get_config()
         path = context.asset_key.path
         if context.has_asset_partitions:
-            keys = list(context.asset_partition_keys)
+            keys = sorted(context.asset_partition_keys)
             if len(keys) == 1:
                 return etcetera.pull(dataset_name(path, keys[0]), config=config, quiet=True)
             return {k: etcetera.pull(dataset_name(path, k), config=config, quiet=True) for k in keys}
