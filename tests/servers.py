@@ -27,7 +27,6 @@ _AWS_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "
 # (real GCS keeps them; moto keeps the S3 equivalent, so nothing is skipped there).
 GCS_EMULATOR_CANNOT = ("gcp-storage-emulator ignores if_generation_match (it overwrites an existing object), "
                        "so it cannot refuse a second create of one object (nor a lost publish race); real GCS enforces it")
-GCS_EMULATOR_SKIPS = {"test_concurrent_pushes_of_one_name_never_lose_a_manifest"}
 _GCP_ENV = ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUDSDK_CONFIG")
 
 
@@ -72,8 +71,6 @@ def s3_remote(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def gs_remote(gcs_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
               request: pytest.FixtureRequest) -> "Remote":
     """A fresh bucket on the GCS emulator, reached through STORAGE_EMULATOR_HOST."""
-    if getattr(request.node, "originalname", request.node.name) in GCS_EMULATOR_SKIPS:
-        pytest.skip(GCS_EMULATOR_CANNOT)
     from conftest import Remote
 
     isolate_cloud_env(monkeypatch, tmp_path)
