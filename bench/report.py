@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Iterable
 
-from .suite import AWS, BOTO, CP, ETC, Row
+from .suite import AWS, BOTO, CP, ETC, FLOOR, Row
 
 REFS = (AWS, BOTO)
 
@@ -37,6 +37,8 @@ def table(rows: dict) -> str:
         note = []
         if "uploaded_bytes" in row.extra and row.op != "push":
             note.append(f"uploaded {row.extra['uploaded_bytes']} B")
+        if "command" in row.extra:
+            note.append(row.extra["command"])
         if "per_10k_files" in row.extra:
             note.append(f"{row.extra['per_10k_files']:.2f} s/10k files")
         lines.append((row.mode, row.shape, row.op, row.tool, f"{row.seconds:.3f}",
@@ -69,8 +71,12 @@ def targets(rows: dict, large_shape: str | None) -> list[dict[str, Any]]:
             if etc:
                 base, _ = baseline(rows, etc)
                 add(f"s3 {op} {shape}: etcetera / best reference", ratio(etc, base), 1.0)
-        add(f"s3 re-push unchanged {shape}: / full push",
-            ratio(_get(rows, "s3", shape, "re-push unchanged", ETC), _get(rows, "s3", shape, "push", ETC)), 0.05)
+        repush, push = _get(rows, "s3", shape, "re-push unchanged", ETC), _get(rows, "s3", shape, "push", ETC)
+        add(f"s3 re-push unchanged {shape}: / full push", ratio(repush, push), 0.05)
+        floor = _get(rows, "s3", shape, FLOOR, ETC)
+        if repush and push and floor:
+            add(f"  (supplementary) s3 re-push unchanged {shape}: above the start-up floor / full push",
+                max(0.0, repush.seconds - floor.seconds) / push.seconds, 0.05)
         one = _get(rows, "s3", shape, "re-push 1 file", ETC)
         if one:
             add(f"s3 re-push 1 file {shape}: uploaded bytes / that file's size",
@@ -94,6 +100,11 @@ def targets(rows: dict, large_shape: str | None) -> list[dict[str, Any]]:
                 steps[-1].extra["per_10k_files"] / steps[0].extra["per_10k_files"], 1.3)
     for r in (r for r in scale if r.op == "push"):
         add(f"scale push {r.shape}: etcetera / aws s3 sync", ratio(r, _get(rows, "scale", r.shape, "push", AWS)), 0.1)
+        repush, floor = _get(rows, "scale", r.shape, "re-push unchanged", ETC), _get(rows, "scale", r.shape, "etc list -r", ETC)
+        add(f"scale re-push unchanged {r.shape}: / full push", ratio(repush, r), 0.05)
+        if repush and floor:
+            add(f"  (supplementary) scale re-push unchanged {r.shape}: above the start-up floor (etc list -r) / full push",
+                max(0.0, repush.seconds - floor.seconds) / r.seconds, 0.05)
     for r in rows.values():
         if r.mode == "scale" and r.op in ("etc list", "etc list -r", "etc.dataset()", "etc.ls(remote=True)"):
             add(f"scale {r.op} {r.shape}: seconds", r.seconds, 1.0, "s")

@@ -23,6 +23,7 @@ ETC = "etcetera"
 AWS = "aws s3 sync"
 BOTO = "boto3 parallel"
 CP = "cp -r"
+FLOOR = "start-up floor"  # `etc list -r` (S3) or `etc list` (file://): the fixed cost of a command
 
 
 @dataclass
@@ -169,6 +170,9 @@ class Bench:
             m, rep = self.etc("push", up, name)
             self.record(mode, label, "re-push 1 file", ETC, m, changed, uploaded_bytes=rep["uploaded_bytes"],
                         file_bytes=shape.size, in_process_seconds=rep["in_process_seconds"])
+        # What any etc command costs before doing anything: interpreter, imports, client, one request.
+        floor = ("list", "-r") if mode == "s3" else ("list",)
+        self.record(mode, label, FLOOR, ETC, self.etc_cli(up, *floor), 0, command="etc " + " ".join(floor))
         shutil.rmtree(self.work / "home-push")
 
     def file_shape(self, shape: Shape, verify: bool = True) -> None:
