@@ -496,11 +496,11 @@ def _pull_legacy(r: Remote, home: Home, name: str, force: bool, started: float) 
     try:
         legacy.extract(r.storage, name, staged)
         validate_dataset_dir(staged)
+        files, _ = scan_files(staged)  # refuse what a dataset may not hold before it becomes visible
         home.install(name, staged)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
-    files, _ = scan_files(dest)
     home.drop_state(name)
     return PullReport(Dataset(name, dest, None), sum(f.size for f in files), 0, len(files), False,
                       time.monotonic() - started)
