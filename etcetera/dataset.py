@@ -68,7 +68,7 @@ def scan_files(root: Path) -> tuple[list[LocalFile], list[str]]:
         for entry in entries:
             name = rel + entry.name
             if "\\" in entry.name or any(ord(c) < 32 for c in entry.name):
-                raise DatasetError(f"{entry.path}: file names may not contain control characters or backslashes")
+                raise DatasetError(f"{entry.path!r}: file names may not contain control characters or backslashes")
             if entry.is_symlink():
                 raise DatasetError(
                     f"{entry.path} is a symbolic link: datasets hold plain files; copy the target in instead"
