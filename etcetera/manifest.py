@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import FormatError
+from .errors import FormatError, InvalidNameError
 from .names import check_name
 
 FORMAT = "etcetera/1"
@@ -92,11 +92,11 @@ class Manifest:
             if len(data) > MAX_MANIFEST_BYTES:
                 raise ValueError("too large")
             doc = json.loads(data)
-        except (OSError, EOFError, ValueError) as exc:
+        except (OSError, EOFError, ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
             raise FormatError(f"manifest {where} is unreadable ({exc}): the remote is damaged") from None
         try:
             return _parse(doc)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, InvalidNameError) as exc:
             raise FormatError(f"manifest {where} is invalid ({exc}): refusing to use it") from None
 
 
