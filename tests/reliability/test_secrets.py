@@ -1,0 +1,181 @@
+"""Planted secrets (AWS key id, secret key and session token, and a GCS service-account JSON) never
+appear in stdout, stderr, logs at any level (botocore/urllib3 DEBUG included), exception
+messages, repr(Config), or any file written to the home."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+import etcetera as etc
+
+from .reltools import env_for, write_dataset
+
+TAG = uuid.uuid4().hex[:10].upper()
+KEY_ID = f"AKIAPLANT{TAG}X"  # 20 characters, like a real key id
+SECRET = f"planted/Secret+{TAG}/wJalrXUtnFEMI/K7MDENG"
+TOKEN = f"IQoJplantedSessionToken{TAG}" + "Zz" * 40
+SA = {
+    "type": "service_account", "project_id": "etc-planted", "private_key_id": f"pkid{TAG}deadbeef00112233",
+    "private_key": f"-----BEGIN PRIVATE KEY-----\nMIIEplanted{TAG}privatekeymaterial\n-----END PRIVATE KEY-----\n",
+    "client_email": "etc@etc-planted.iam.gserviceaccount.com", "client_id": "1234",
+    "token_uri": "https://oauth2.googleapis.com/token",
+}
+NEEDLES = [KEY_ID, SECRET, TOKEN, SA["private_key_id"], f"MIIEplanted{TAG}", TAG]
+LEAKS: list[str] = []  # every leak found (the suite asserts it stays empty)
+
+
+def _scan(where: str, text: str | bytes) -> None:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    for needle in NEEDLES:
+        if needle in text:
+            LEAKS.append(f"{where}: {needle[:8]}...")
+    assert not any(n in text for n in NEEDLES), f"a planted secret leaked in {where}"
+
+
+def _scan_tree(root: Path, where: str) -> int:
+    n = 0
+    for p in root.rglob("*"):
+        if p.is_file():
+            _scan(f"{where}/{p.relative_to(root)}", p.read_bytes())
+            n += 1
+    return n
+
+
+def _toml(path: Path, data: dict) -> Path:
+    lines = []
+    for k, v in data.items():
+        if isinstance(v, bool):
+            lines.append(f"{k} = {'true' if v else 'false'}")
+        else:
+            lines.append(f"{k} = {json.dumps(v)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+_DEBUG_MAIN = (
+    "import logging, sys\n"
+    "logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,\n"
+    "                    format='%(levelname)s %(name)s %(message)s')\n"
+    "from etcetera.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def _run(args: list[str], toml: Path, user: Path, debug_everything: bool) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-c", _DEBUG_MAIN] if debug_everything else [sys.executable, "-m", "etcetera"]
+    return subprocess.run([*cmd, "--config", str(toml), "-v", *args], env=env_for(user),
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_repr_and_messages_of_config_hide_every_secret():
+    cfg = etc.Config("s3://bucket", aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET,
+                     aws_session_token=TOKEN, google_application_credentials=SA)
+    for text in (repr(cfg), str(cfg), f"{cfg!r}", repr([cfg]), repr({"c": cfg}), str(cfg.to_dict())):
+        _scan("repr(Config)", text)
+    cfg2 = cfg.replace(google_application_credentials=json.dumps(SA))
+    _scan("repr(Config) with JSON string", repr(cfg2))
+    # Wrong types and bad values: the error names the key, never the value.
+    for bad in ({"aws_secret_access_key": 12345}, {"workers": SECRET}, {"url": 5, "aws_access_key_id": KEY_ID},
+                {"google_application_credentials": "{" + SECRET}):
+        try:
+            cfg3 = etc.Config.from_dict({"url": "s3://b", **bad}, source="test.toml")
+            cfg3.service_account_info()
+        except etc.ConfigError as exc:
+            _scan("ConfigError", str(exc))
+            _scan("ConfigError repr", repr(exc))
+
+
+@pytest.mark.parametrize("debug_everything", [False, True], ids=["etc-v", "all-loggers-DEBUG"])
+def test_s3_cli_never_leaks(debug_everything, s3_proxied, moto_endpoint, tmp_path, user):
+    from etcetera.testing import free_port
+
+    remote, proxy = s3_proxied(rate=0.15, seed=5, kinds=("503", "drop", "truncate"))  # error paths too
+    home = tmp_path / "home"
+    toml = _toml(tmp_path / "planted.toml", {
+        "url": remote.url, "home": str(home), "endpoint_url": proxy.url, "region_name": "us-east-1",
+        "aws_access_key_id": KEY_ID, "aws_secret_access_key": SECRET, "aws_session_token": TOKEN,
+        "google_application_credentials": json.dumps(SA), "workers": 4})
+    src = write_dataset(tmp_path / "src" / "sec", seed=61, small=6)
+    runs = [["register", str(src)], ["push", "sec"], ["pull", "-f", "sec"], ["pull", "ghost"]]
+    if debug_everything:
+        runs += [["list", "-r"], ["versions", "sec"], ["info", "-r", "sec"], ["pull", "sec@9"], ["gc", "-n"]]
+    outputs = []
+    for args in runs:
+        proc = _run(args, toml, user, debug_everything)
+        outputs.append(proc)
+        _scan(f"stdout of etc {' '.join(args)}", proc.stdout)
+        _scan(f"stderr of etc {' '.join(args)}", proc.stderr)
+    assert outputs[1].returncode == 0, outputs[1].stderr
+    if debug_everything:  # the scan saw real botocore debug output, request headers included
+        assert "botocore" in outputs[1].stderr and "Authorization" in outputs[1].stderr
+    # Failures: an unreachable endpoint and a persistently failing server.
+    bad = _toml(tmp_path / "bad.toml", {**{k: v for k, v in _read(toml).items()},
+                                         "endpoint_url": f"http://127.0.0.1:{free_port()}"})
+    for args in (["pull", "sec"],) if debug_everything else ():
+        proc = _run(args, bad, user, debug_everything)
+        assert proc.returncode != 0
+        _scan("stderr (unreachable)", proc.stderr + proc.stdout)
+    assert _scan_tree(home, "home") > 0
+    _scan_tree(user, "$HOME")
+
+
+def _read(toml: Path) -> dict:
+    import tomllib
+
+    return tomllib.loads(toml.read_text())
+
+
+def test_s3_api_exceptions_and_logs_never_leak(s3_proxied, tmp_path, caplog):
+    """In-process: every log record (all loggers, DEBUG) and every exception message and repr."""
+    from etcetera.testing import free_port
+
+    remote, proxy = s3_proxied(rate=0.3, seed=9, kinds=("500", "drop"))
+    cfg = etc.Config(remote.url, home=str(tmp_path / "h"), endpoint_url=proxy.url, region_name="us-east-1",
+                     aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET, aws_session_token=TOKEN,
+                     google_application_credentials=SA, workers=4)
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("etcetera").setLevel(logging.DEBUG)
+    etc.register(write_dataset(tmp_path / "src" / "api", seed=62, small=6), config=cfg)
+    assert etc.push("api", config=cfg) == "api@1"
+    etc.pull("api", config=cfg.replace(home=str(tmp_path / "h2")))
+    errors: list[BaseException] = []
+    for call in (lambda: etc.pull("ghost", config=cfg), lambda: etc.pull("api@5", config=cfg),
+                 lambda: etc.versions("api", config=cfg.replace(endpoint_url=f"http://127.0.0.1:{free_port()}")),
+                 lambda: etc.push("api", config=cfg.replace(url=remote.url + "-nobucket"))):
+        try:
+            call()
+        except etc.EtcError as exc:
+            errors.append(exc)
+    assert len(errors) == 4
+    for exc in errors:
+        _scan("exception", f"{exc} {exc!r} {exc.args} {exc.__cause__!r} {exc.__context__!r}")
+    records = caplog.records
+    assert any(r.name.startswith("botocore") for r in records), "botocore debug logging was not captured"
+    for record in records:
+        text = record.getMessage() + (record.exc_text or "")
+        if record.exc_info:
+            text += logging.Formatter().formatException(record.exc_info)
+        _scan(f"log record {record.name}", text)
+    _scan_tree(tmp_path / "h", "home")
+    _scan_tree(tmp_path / "h2", "home2")
+
+
+def test_file_remote_with_planted_secrets_never_leaks(file_remote, tmp_path, user):
+    """Secrets in the config of a file:// remote are not used, and never shown either."""
+    home = tmp_path / "home"
+    toml = _toml(tmp_path / "f.toml", {"url": file_remote.url, "home": str(home), "aws_access_key_id": KEY_ID,
+                                        "aws_secret_access_key": SECRET, "google_application_credentials": json.dumps(SA)})
+    src = write_dataset(tmp_path / "src" / "fs", seed=63, small=3)
+    for args in (["register", str(src)], ["push", "fs"], ["pull", "ghost"], ["info", "-r", "fs"], ["gc", "-n"]):
+        proc = _run(args, toml, user, True)
+        _scan("file:// output", proc.stdout + proc.stderr)
+    _scan_tree(home, "home")
+    _scan_tree(Path(file_remote.url[7:]), "remote")
