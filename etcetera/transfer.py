@@ -113,12 +113,17 @@ def download(storage: Storage, files: list[FileEntry], root: Path, dataset: str,
             by_object.setdefault(obj, []).append(seg)
         seg.targets.append((target, target_offset))
 
+    folders: set[Path] = set()
     for f in files:
         target = root / f.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "wb") as fh:
-            if f.size:
-                fh.truncate(f.size)
+        if target.parent not in folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            folders.add(target.parent)
+        if not f.parts:  # an empty file: nothing to fetch
+            open(target, "wb").close()
+            continue
+        # Files are created by the workers that fill them (see _RangeTask), so creating
+        # thousands of small files overlaps the transfers instead of preceding them.
         if len(f.parts) == 1:
             p = f.parts[0]
             add(p.obj, p.offset, p.length, target, 0, f.sha256, f.path)
@@ -185,7 +190,7 @@ class _RangeTask:
             pos = self.start  # object offset of buf[0]
             for seg in self.batch:
                 hasher = hashlib.sha256()
-                fds = [(os.open(t, os.O_WRONLY), off) for t, off in seg.targets]
+                fds = [(os.open(t, os.O_WRONLY | os.O_CREAT, 0o644), off) for t, off in seg.targets]
                 try:
                     written = 0
                     while written < seg.length:
