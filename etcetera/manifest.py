@@ -109,6 +109,8 @@ def check_rel_path(path: Any) -> str:
         raise ValueError(f"path {path!r} escapes the dataset")
     if any(ord(c) < 32 or c == "\\" for c in path):
         raise ValueError(f"path {path!r} has control characters")
+    if any(len(p.encode("utf-8", "surrogatepass")) > 255 for p in parts):
+        raise ValueError(f"path {path[:60]!r}... has a name longer than 255 bytes")
     return path
 
 
@@ -153,6 +155,12 @@ def _parse(doc: dict) -> Manifest:
             raise ValueError(f"chunks of {path!r} must be whole objects")
         files.append(FileEntry(path, size, sha, bool(item.get("x", False)), tuple(parts)))
     dirs = [check_rel_path(d) for d in doc.get("dirs") or []]
+    dir_set = set(dirs)
+    for p in list(seen) + dirs:  # a file cannot also be a folder
+        parts = p.split("/")
+        for i in range(1, len(parts) + (p in dir_set)):
+            if "/".join(parts[:i]) in seen:
+                raise ValueError(f"{p!r} needs {'/'.join(parts[:i])!r} to be a folder, but it is a file")
     for p in list(seen) + dirs:
         if p.split("/")[0] == "data" and p.count("/") < 2 and p not in dirs:
             raise ValueError(f"{p!r}: data/ may hold only partition folders")
