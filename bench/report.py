@@ -90,8 +90,12 @@ def targets(rows: dict, large_shape: str | None) -> list[dict[str, Any]]:
     for shape in sorted({r.shape for r in rows.values() if r.mode == "file"}):
         for op in ("push", "pull"):
             etc = _get(rows, "file", shape, op, ETC)
+            cp, floor = _get(rows, "file", shape, "push", CP), _get(rows, "file", shape, FLOOR, ETC)
             if etc:
-                add(f"file:// {op} {shape}: etcetera / cp -r", ratio(etc, _get(rows, "file", shape, "push", CP)), 3.0)
+                add(f"file:// {op} {shape}: etcetera / cp -r", ratio(etc, cp), 3.0)
+            if etc and cp and floor:
+                add(f"  (supplementary) file:// {op} {shape}: above the start-up floor (etc list) / cp -r",
+                    max(0.0, etc.seconds - floor.seconds) / cp.seconds, 3.0)
     scale = [r for r in rows.values() if r.mode == "scale" and r.tool == ETC and r.op in ("push", "pull")]
     for op in ("push", "pull"):
         steps = sorted((r for r in scale if r.op == op), key=lambda r: r.extra["files"])
