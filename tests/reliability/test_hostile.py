@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import etcetera as etc
 from etcetera.manifest import FORMAT
 
 from .reltools import etc_cli, one_line_error, tree
@@ -239,8 +240,17 @@ def test_bad_dataset_names_are_refused(name, file_remote, tmp_path, user):
     src = tmp_path / "src"
     (src / "data" / "train").mkdir(parents=True)
     before = _outside_snapshot(tmp_path)
-    for args in (["create", name], ["register", str(src), name], ["push", name], ["pull", name],
-                 ["purge", name], ["info", name], ["versions", name]):
+    # Every command refuses it in the API; the CLI path (argv to one line) is the same for all,
+    # so three commands through the real program are enough.
+    cfg = file_remote.config("home")
+    for call in (lambda: etc.create(name, config=cfg), lambda: etc.register(src, name, config=cfg),
+                 lambda: etc.push(name, config=cfg), lambda: etc.pull(name, config=cfg),
+                 lambda: etc.purge(name, config=cfg), lambda: etc.info(name, config=cfg),
+                 lambda: etc.versions(name, config=cfg), lambda: etc.dataset(name, auto_pull=True, config=cfg)):
+        with pytest.raises(etc.InvalidNameError) as info:
+            call()
+        assert "\n" not in str(info.value) and len(str(info.value)) < 400
+    for args in (["create", name], ["register", str(src), name], ["pull", name]):
         proc = etc_cli(*args, config=toml, user=user)
         if name.startswith("-"):  # argparse takes it for an option: a usage error (exit 2), nothing done
             assert proc.returncode == 2 and "Traceback" not in proc.stderr

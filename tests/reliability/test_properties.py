@@ -20,7 +20,7 @@ from etcetera.home import Home
 from etcetera.manifest import FORMAT, FileEntry, Manifest, Part, check_rel_path
 from etcetera.names import MAX_NAME, check_name, parse_ref
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TRICKY = string.ascii_letters[:6] + string.digits[:3] + "./\\-_ ~@\x00\x01\n\t\x7f é\u202e"
 names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True)
 hex64 = st.text("0123456789abcdef", min_size=64, max_size=64)

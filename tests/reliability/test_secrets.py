@@ -137,7 +137,7 @@ def test_s3_api_exceptions_and_logs_never_leak(s3_proxied, tmp_path, caplog):
     """In-process: every log record (all loggers, DEBUG) and every exception message and repr."""
     from etcetera.testing import free_port
 
-    remote, proxy = s3_proxied(rate=0.3, seed=9, kinds=("500", "drop"))
+    remote, proxy = s3_proxied(rate=0.1, seed=9, kinds=("500", "drop"))
     cfg = etc.Config(remote.url, home=str(tmp_path / "h"), endpoint_url=proxy.url, region_name="us-east-1",
                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET, aws_session_token=TOKEN,
                      google_application_credentials=SA, workers=4)
