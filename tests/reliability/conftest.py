@@ -11,6 +11,8 @@ import pytest
 
 from etcetera.testing import TEST_KEY_ID, TEST_SECRET
 
+from . import stats
+
 REGION = "us-east-1"
 _CLOUD_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
               "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
@@ -57,6 +59,7 @@ def s3_proxied(moto_endpoint: str, tmp_path: Path, s3_isolated: None) -> Iterato
     with contextlib.ExitStack() as stack:
         def make(**options: Any):
             proxy = stack.enter_context(FaultProxy(moto_endpoint, **options))
+            stack.callback(lambda: stats.FAULTS.update(proxy.faults))
             bucket = make_bucket(moto_endpoint, region=REGION)
             remote = Remote("s3", f"s3://{bucket}", {
                 "endpoint_url": proxy.url, "aws_access_key_id": TEST_KEY_ID,
@@ -64,3 +67,9 @@ def s3_proxied(moto_endpoint: str, tmp_path: Path, s3_isolated: None) -> Iterato
             return remote, proxy
 
         yield make
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """One line with what the suite did: crash points, faults, hostile inputs, leaks."""
+    if stats.CRASH_POINTS or stats.FAULTS or stats.HOSTILE_INPUTS:
+        terminalreporter.write_line(stats.summary())

@@ -14,6 +14,8 @@ import etcetera as etc
 from etcetera.remote import Remote, object_key
 from etcetera.storage import open_storage
 
+from .stats import CRASH_POINTS
+
 HERE = Path(__file__).parent
 CRASHRUN = str(HERE / "crashrun.py")
 ETC = [sys.executable, "-m", "etcetera"]
@@ -38,6 +40,7 @@ def crash(hook: str, *args: str, config: Path, user: Path) -> subprocess.Complet
     proc = subprocess.run([sys.executable, CRASHRUN, hook, "--", "--config", str(config), *args],
                           env=env_for(user), capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, (hook, proc.returncode, proc.stderr)
+    CRASH_POINTS.append(f"{args[0]}:{hook}")
     return proc
 
 

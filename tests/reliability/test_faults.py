@@ -18,17 +18,10 @@ import pytest
 import etcetera as etc
 
 from .faultproxy import KINDS
+from .stats import CRASH_POINTS, FAULTS
 from .reltools import ETC, MiB, check_remote, env_for, etc_cli, object_keys, one_line_error, tree, write_dataset
 
 LARGE = (9 * MiB, 17 * MiB)
-FAULTS: dict[str, int] = {}  # kind -> injected, summed over this module (reported by the suite)
-
-
-def _count(proxy) -> None:
-    for kind, n in proxy.faults.items():
-        FAULTS[kind] = FAULTS.get(kind, 0) + n
-
-
 def _direct(remote, moto_endpoint, home="direct"):
     """A Config that reaches the same bucket without the proxy (to inspect what is really there)."""
     return remote.config(home, endpoint_url=moto_endpoint)
@@ -50,7 +43,6 @@ def test_transient_faults_are_retried_and_data_is_byte_identical(seed, s3_proxie
     direct = _direct(remote, moto_endpoint)
     assert sorted(check_remote(direct)) == [1]
     assert etc.versions("tf", config=direct) == [1]
-    _count(proxy)
 
 
 def test_truncated_downloads_are_retried(s3_proxied, tmp_path, user):
@@ -64,7 +56,6 @@ def test_truncated_downloads_are_retried(s3_proxied, tmp_path, user):
     ds = etc.pull("tr", config=remote.config("b"))
     assert tree(ds.path) == tree(src)
     assert proxy.faults["truncate"] >= 2
-    _count(proxy)
 
 
 def test_lost_reply_to_the_manifest_put_is_not_a_conflict(s3_proxied, moto_endpoint, tmp_path, user):
@@ -79,7 +70,6 @@ def test_lost_reply_to_the_manifest_put_is_not_a_conflict(s3_proxied, moto_endpo
     assert pushed.returncode == 0 and "pushed lr@1" in pushed.stdout, pushed.stderr
     assert proxy.faults["drop-after"] == 1
     assert etc.versions("lr", config=_direct(remote, moto_endpoint)) == [1]
-    _count(proxy)
 
 
 @pytest.mark.parametrize("kinds", [("503", "500"), ("drop", "drop-after", "truncate")])
@@ -94,7 +84,6 @@ def test_persistent_failure_is_one_line_within_bounded_time(kinds, s3_proxied, t
     one_line_error(proc, remote.url)
     assert took < 30, f"push took {took:.1f}s to give up"
     assert proxy.total_faults >= 2  # it did retry
-    _count(proxy)
 
 
 def test_persistent_download_failure_is_one_line_within_bounded_time(s3_proxied, tmp_path, user):
@@ -113,7 +102,6 @@ def test_persistent_download_failure_is_one_line_within_bounded_time(s3_proxied,
     assert took < 60, f"pull took {took:.1f}s to give up"
     assert not (remote.tmp / "b" / "pd").exists()
     assert not any((remote.tmp / "b" / ".etc" / "tmp").iterdir())
-    _count(proxy)
 
 
 def test_unreachable_endpoint_is_one_line_within_bounded_time(s3_proxied, tmp_path, user):
@@ -137,6 +125,7 @@ def _kill_when_held(proxy, args, toml, user) -> None:
         assert proxy.held.wait(60), "the request to hold never came"
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(30) == -signal.SIGKILL
+        CRASH_POINTS.append(f"{args[0]}:s3-in-flight")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -21,8 +21,8 @@ import etcetera as etc
 from etcetera.manifest import FORMAT
 
 from .reltools import etc_cli, one_line_error, tree
+from .stats import HOSTILE_INPUTS
 
-HOSTILE_INPUTS: list[str] = []  # ids of every hostile input tried (counted in docs/reliability.md)
 
 # ---------------------------------------------------------------- old-format tarballs
 

@@ -16,6 +16,7 @@ import pytest
 import etcetera as etc
 
 from .reltools import env_for, write_dataset
+from .stats import LEAKS
 
 TAG = uuid.uuid4().hex[:10].upper()
 KEY_ID = f"AKIAPLANT{TAG}X"  # 20 characters, like a real key id
@@ -28,7 +29,6 @@ SA = {
     "token_uri": "https://oauth2.googleapis.com/token",
 }
 NEEDLES = [KEY_ID, SECRET, TOKEN, SA["private_key_id"], f"MIIEplanted{TAG}", TAG]
-LEAKS: list[str] = []  # every leak found (the suite asserts it stays empty)
 
 
 def _scan(where: str, text: str | bytes) -> None:
