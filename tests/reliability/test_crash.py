@@ -128,3 +128,43 @@ def test_crash_harness_control_run_completes(file_remote, user, tmp_path):
                           env=env_for(user), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "pushed ctl@1" in proc.stdout, proc.stderr
     assert os.path.isdir(file_remote.url[7:])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_push_and_pull_killed_at_random_moments(seed, file_remote, user, tmp_path):
+    """An outside `kill -9` after a (seeded) random delay, wherever the program happens to be."""
+    import random
+    import signal
+    import subprocess
+
+    from .reltools import ETC, env_for
+    from .stats import CRASH_POINTS
+
+    rnd = random.Random(seed)
+    cfg_a, toml_a = file_remote.config("a", workers=2), file_remote.toml("a", workers=2)
+    src = write_dataset(tmp_path / "src" / "rk", seed=seed, small=300, small_size=16 * 1024, large=LARGE)
+    assert etc_cli("register", str(src), config=toml_a, user=user).returncode == 0
+
+    def killed(args, toml) -> bool:
+        proc = subprocess.Popen([*ETC, "-q", "--config", str(toml), *args], env=env_for(user),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(rnd.uniform(0.08, 0.16))  # start-up is ~0.07 s; the transfer ~0.05-0.1 s
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+        code = proc.wait(30)
+        if code == -signal.SIGKILL:
+            CRASH_POINTS.append(f"{args[0]}:random")
+        return code == -signal.SIGKILL
+
+    killed(["push", "rk"], toml_a)
+    assert sorted(check_remote(cfg_a)) in ([], [1])
+    assert etc_cli("push", "rk", config=toml_a, user=user).returncode == 0
+    assert sorted(check_remote(cfg_a)) == [1]
+
+    cfg_b, toml_b = file_remote.config("b", workers=2), file_remote.toml("b", workers=2)
+    killed(["pull", "rk"], toml_b)
+    dest = cfg_b.home_path / "rk"
+    assert not dest.exists() or tree(dest) == tree(src), "a half dataset is visible"
+    assert etc_cli("pull", "rk", config=toml_b, user=user).returncode == 0
+    assert tree(dest) == tree(src)
