@@ -241,12 +241,7 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
             except NotFoundError:
                 base_manifest = latest_manifest
 
-        entries: dict[str, FileEntry] = {}
-        new: list[NewFile] = []
-        for f in local_files:
-            sha, chunks = hashes[f.rel]
-            entries[f.rel] = FileEntry(f.rel, f.size, sha, f.executable)
-            new.append(NewFile(path / f.rel, f.size, sha, chunks, group_of(f.rel)))
+        entries = {f.rel: FileEntry(f.rel, f.size, hashes[f.rel][0], f.executable) for f in local_files}
         all_dirs = set(dirs)
         if state.partitions is not None and base_manifest is not None:
             # A partial copy: partitions that were not pulled travel on unchanged from its base.
@@ -282,7 +277,8 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
             for fe in m.files:
                 known.setdefault(fe.sha256, fe.parts)
             known_objects.update(m.objects)
-        fresh = [n for n in new if n.sha256 not in known and n.size > 0]
+        fresh = [NewFile(path / f.rel, f.size, *hashes[f.rel], group_of(f.rel)) for f in local_files
+                 if f.size > 0 and hashes[f.rel][0] not in known]
         parts, uploads = plan_uploads(fresh, cfg.worker_count)
         log.debug("%s: %d files, %d with new content, %d objects to upload (%d bytes) with %d workers",
                   name, len(files), len(fresh), len(uploads), sum(u.size for u in uploads), cfg.worker_count)
@@ -337,21 +333,38 @@ def _hash_all(root: Path, files: list[LocalFile], state: State, workers: int) ->
             out[f.rel] = (EMPTY_SHA256, None)
         else:
             todo.append(f)
-    if todo:
+    # Small files go to the pool in batches of about 8 MiB: one task per file costs more in
+    # pool overhead than hashing a few KiB.
+    batches: list[list[LocalFile]] = []
+    batch_bytes = 0
+    for f in todo:
+        if not batches or batch_bytes >= 8 << 20:
+            batches.append([])
+            batch_bytes = 0
+        batches[-1].append(f)
+        batch_bytes += f.size
+
+    def hash_batch(batch: list[LocalFile]) -> list[tuple[str, Any]]:
+        return [hash_file(root / f.rel, f.size) for f in batch]
+
+    if batches:
         with ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2))) as pool:
-            for f, result in zip(todo, pool.map(lambda f: hash_file(root / f.rel, f.size), todo)):
-                out[f.rel] = result
+            for batch, results in zip(batches, pool.map(hash_batch, batches)):
+                for f, result in zip(batch, results):
+                    out[f.rel] = result
     return out
 
 
 def _remember(home: Home, name: str, state: State, files: Iterable[LocalFile], hashes: dict,
               version: int, remote_url: str) -> None:
+    before = (state.version, state.remote, state.files)
     state.version = version
     state.remote = remote_url
     state.files = {}
     for f in files:
         state.remember(f, *hashes[f.rel])
-    home.save_state(name, state)
+    if (state.version, state.remote, state.files) != before:  # an up-to-date push writes nothing
+        home.save_state(name, state)
 
 
 # ---------------------------------------------------------------- pull

@@ -19,6 +19,9 @@ from .names import check_name
 FORMAT = "etcetera/1"
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_CONTROL = re.compile(r"[\x00-\x1f\\]")
+# absolute, empty segment, '.' or '..' segment, control characters or backslash
+_BAD_PATH = re.compile(r"^/|//|/$|(?:^|/)\.{1,2}(?:/|$)|[\x00-\x1f\\]")
 MAX_MANIFEST_BYTES = 1 << 30
 
 
@@ -104,12 +107,12 @@ def check_rel_path(path: Any) -> str:
     """A safe relative path: '/'-separated, no '', '.', '..', absolute or control characters."""
     if not isinstance(path, str) or not path or len(path) > 4096:
         raise ValueError(f"bad path {path!r}")
-    parts = path.split("/")
-    if path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+    if _BAD_PATH.search(path):
+        if _CONTROL.search(path):
+            raise ValueError(f"path {path!r} has control characters")
         raise ValueError(f"path {path!r} escapes the dataset")
-    if any(ord(c) < 32 or c == "\\" for c in path):
-        raise ValueError(f"path {path!r} has control characters")
-    if any(len(p.encode("utf-8", "surrogatepass")) > 255 for p in parts):
+    # A name over 255 bytes needs at least 64 characters (4 bytes each at most).
+    if len(path) > 63 and any(len(p.encode("utf-8", "surrogatepass")) > 255 for p in path.split("/")):
         raise ValueError(f"path {path[:60]!r}... has a name longer than 255 bytes")
     return path
 
