@@ -73,3 +73,36 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     """One line with what the suite did: crash points, faults, hostile inputs, leaks."""
     if stats.CRASH_POINTS or stats.FAULTS or stats.HOSTILE_INPUTS:
         terminalreporter.write_line(stats.summary())
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator_url() -> Iterator[str]:
+    """One GCS emulator process (gcp-storage-emulator, HTTP on 127.0.0.1) for the suite."""
+    pytest.importorskip("google.cloud.storage")
+    pytest.importorskip("gcp_storage_emulator")
+    from etcetera.testing import gcs_emulator
+
+    with gcs_emulator() as url:
+        yield url
+
+
+@pytest.fixture
+def gcs_proxied(gcs_emulator_url: str, tmp_path: Path, s3_isolated: None,
+                monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
+    """make(**proxy_options) -> (Remote, FaultProxy): a fresh GCS bucket reached through a fault proxy
+    (STORAGE_EMULATOR_HOST points at the proxy, for this process and the `etc` it starts)."""
+    from conftest import Remote
+    from etcetera.testing import make_gcs_bucket
+
+    from .faultproxy import FaultProxy
+
+    monkeypatch.setenv("NO_GCE_CHECK", "true")
+    with contextlib.ExitStack() as stack:
+        def make(**options: Any):
+            proxy = stack.enter_context(FaultProxy(gcs_emulator_url, **options))
+            stack.callback(lambda: stats.FAULTS.update(proxy.faults))
+            monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.url)
+            bucket = make_gcs_bucket(gcs_emulator_url)
+            return Remote("gs", f"gs://{bucket}", {"project": "test"}, tmp_path), proxy
+
+        yield make

@@ -197,6 +197,47 @@ def test_pull_killed_mid_request_on_s3(n, s3_proxied, tmp_path, user):
     assert list((remote.tmp / "b" / ".etc" / "tmp").iterdir()) == []
 
 
+# ---------------------------------------------------------------- GCS (emulator behind the same proxy)
+
+
+def test_gcs_transient_faults_are_retried_and_data_is_byte_identical(gcs_proxied, tmp_path, user):
+    remote, proxy = gcs_proxied(rate=0.3, seed=13, max_per_request=2)
+    src = write_dataset(tmp_path / "src" / "gf", seed=13, small=20, large=(9 * MiB,))
+    toml_a = remote.toml("a", workers=4)
+    assert etc_cli("register", str(src), config=toml_a, user=user).returncode == 0
+    pushed = etc_cli("push", "gf", config=toml_a, user=user)
+    assert pushed.returncode == 0 and "pushed gf@1" in pushed.stdout, pushed.stderr
+    pulled = etc_cli("pull", "gf", config=remote.toml("b", workers=4), user=user)
+    assert pulled.returncode == 0, pulled.stderr
+    assert tree(remote.tmp / "b" / "gf") == tree(src)
+    assert proxy.total_faults >= 3, proxy.faults
+
+
+def test_gcs_lost_reply_to_the_manifest_create_is_not_a_conflict(gcs_proxied, tmp_path, user):
+    remote, proxy = gcs_proxied(rate=1.0, kinds=("drop-after",), max_per_request=1,
+                                match=lambda method, path: "ifGenerationMatch=0" in path)
+    src = write_dataset(tmp_path / "src" / "gl", seed=14, small=4)
+    toml_a = remote.toml("a")
+    assert etc_cli("register", str(src), config=toml_a, user=user).returncode == 0
+    pushed = etc_cli("push", "-f", "gl", config=toml_a, user=user)
+    assert pushed.returncode == 0 and "pushed gl@1" in pushed.stdout, pushed.stderr
+    assert proxy.faults["drop-after"] == 1
+    assert etc.versions("gl", config=remote.config("a")) == [1]
+
+
+def test_gcs_persistent_failure_is_one_line_within_bounded_time(gcs_proxied, tmp_path, user):
+    remote, proxy = gcs_proxied(persistent=True, kinds=("503", "drop"))
+    src = write_dataset(tmp_path / "src" / "gp", seed=15, small=2)
+    toml_a = remote.toml("a")
+    assert etc_cli("register", str(src), config=toml_a, user=user).returncode == 0
+    started = time.monotonic()
+    proc = etc_cli("push", "gp", config=toml_a, user=user, timeout=90)
+    took = time.monotonic() - started
+    one_line_error(proc, remote.url)
+    assert took < 30, f"push took {took:.1f}s to give up"
+    assert proxy.total_faults >= 2
+
+
 def test_fault_kinds_are_all_exercised():
     """The proxy is only useful if it really injects every kind of fault (run after the above)."""
     if not FAULTS:
