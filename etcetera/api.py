@@ -231,8 +231,13 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
         validate_dataset_dir(path)
         state = home.load_state(name) or State()
         local_files, dirs = scan_files(path)
-        hashes = _hash_all(path, local_files, state, cfg.worker_count)
         latest = r.latest(name)
+        if latest is not None and latest == state.version and state.remote == r.url \
+                and state.unchanged(local_files, dirs):
+            # Nothing changed since this copy was pushed or pulled as the latest version.
+            total = sum(f.size for f in local_files)
+            return PushReport(name, latest, 0, total, len(local_files), True, time.monotonic() - started)
+        hashes = _hash_all(path, local_files, state, cfg.worker_count)
         latest_manifest = r.manifest(name, latest) if latest else None
         base_manifest = latest_manifest
         if state.version and state.version != latest and state.remote == r.url:
@@ -256,7 +261,7 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
         content = {f.content_key() for f in files} | {("dir", d) for d in all_dirs}
         total = sum(f.size for f in files)
         if latest_manifest is not None and content == latest_manifest.content():
-            _remember(home, name, state, local_files, hashes, latest, r.url)
+            _remember(home, name, state, local_files, dirs, hashes, latest, r.url)
             return PushReport(name, latest, 0, total, len(files), True, time.monotonic() - started)
         if latest is not None and state.version != latest and not force:
             if state.version is None or state.remote != r.url:
@@ -308,7 +313,7 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
                 if not force:
                     raise
                 version = (r.latest(name) or version) + 1
-        _remember(home, name, state, local_files, hashes, version, r.url)
+        _remember(home, name, state, local_files, dirs, hashes, version, r.url)
         log.info("pushed %s@%s: %d files, %d bytes uploaded", name, version, len(files), sent)
         return PushReport(name, version, sent, total, len(files), False, time.monotonic() - started)
 
@@ -355,15 +360,16 @@ def _hash_all(root: Path, files: list[LocalFile], state: State, workers: int) ->
     return out
 
 
-def _remember(home: Home, name: str, state: State, files: Iterable[LocalFile], hashes: dict,
-              version: int, remote_url: str) -> None:
-    before = (state.version, state.remote, state.files)
+def _remember(home: Home, name: str, state: State, files: Iterable[LocalFile], dirs: list[str],
+              hashes: dict, version: int, remote_url: str) -> None:
+    before = (state.version, state.remote, state.files, state.dirs)
     state.version = version
     state.remote = remote_url
+    state.dirs = sorted(dirs)
     state.files = {}
     for f in files:
         state.remember(f, *hashes[f.rel])
-    if (state.version, state.remote, state.files) != before:  # an up-to-date push writes nothing
+    if (state.version, state.remote, state.files, state.dirs) != before:  # an up-to-date push writes nothing
         home.save_state(name, state)
 
 
@@ -443,7 +449,8 @@ def pull_report(ref: str, *, config: Config | None = None, force: bool = False,
             (staged / "data").mkdir(exist_ok=True)
             new_state = State(version=target, remote=r.url, partitions=wanted)
             sha_of = {fe.path: fe.sha256 for fe in selected}
-            files_now, _ = scan_files(staged)
+            files_now, dirs_now = scan_files(staged)
+            new_state.dirs = sorted(dirs_now)
             for f in files_now:
                 new_state.remember(f, sha_of[f.rel], None)
             home.install(name, staged)

@@ -29,7 +29,20 @@ class State:
     version: int | None = None
     remote: str | None = None
     partitions: list[str] | None = None  # None: every partition was pulled
-    files: dict[str, list] = field(default_factory=dict)  # rel -> [size, mtime_ns, ino, sha256, chunks|None]
+    files: dict[str, list] = field(default_factory=dict)  # rel -> [size, mtime_ns, ino, sha256, chunks|None, x]
+    dirs: list[str] | None = None  # empty directories at that version, when known
+
+    def unchanged(self, files: list[LocalFile], dirs: list[str]) -> bool:
+        """True when the folder is exactly as recorded: same paths, stats, modes and empty dirs,
+        so its content is the recorded version's without reading a byte or the manifest."""
+        if self.dirs is None or sorted(dirs) != self.dirs or len(files) != len(self.files):
+            return False
+        for f in files:
+            entry = self.files.get(f.rel)
+            if (not entry or len(entry) < 6 or entry[0] != f.size or entry[1] != f.mtime_ns
+                    or entry[2] != f.ino or entry[5] != f.executable):
+                return False
+        return True
 
     def cached_hash(self, f: LocalFile) -> tuple[str, tuple[str, ...] | None] | None:
         entry = self.files.get(f.rel)
@@ -38,7 +51,7 @@ class State:
         return None
 
     def remember(self, f: LocalFile, sha: str, chunks: tuple[str, ...] | None) -> None:
-        self.files[f.rel] = [f.size, f.mtime_ns, f.ino, sha, list(chunks) if chunks else None]
+        self.files[f.rel] = [f.size, f.mtime_ns, f.ino, sha, list(chunks) if chunks else None, f.executable]
 
 
 class Home:
@@ -70,7 +83,8 @@ class Home:
     def load_state(self, name: str) -> State | None:
         try:
             raw = json.loads((self.meta / "state" / f"{name}.json").read_text())
-            return State(raw.get("version"), raw.get("remote"), raw.get("partitions"), raw.get("files") or {})
+            return State(raw.get("version"), raw.get("remote"), raw.get("partitions"), raw.get("files") or {},
+                         raw.get("dirs"))
         except (FileNotFoundError, ValueError, AttributeError):
             return None
 

@@ -269,3 +269,18 @@ def test_gc_deletes_only_old_orphans(remote, make_dataset):
     assert not storage.exists(object_key("f" * 64))
     ds = etc.pull("g", config=remote.config("b"))
     assert (ds["train"] / "a.bin").read_bytes() == (src / "data" / "train" / "a.bin").read_bytes()
+
+
+def test_mode_and_empty_dir_changes_are_new_versions(remote, make_dataset):
+    src = make_dataset("md", {"train/run.sh": b"#!/bin/sh\n"})
+    a = remote.config("a")
+    etc.register(src, config=a)
+    assert etc.push("md", config=a) == "md@1"
+    assert api.push_report("md", config=a).up_to_date
+    (a.home_path / "md" / "data" / "train" / "run.sh").chmod(0o755)
+    assert etc.push("md", config=a) == "md@2"
+    (a.home_path / "md" / "data" / "train" / "empty").mkdir()
+    assert etc.push("md", config=a) == "md@3"
+    assert api.push_report("md", config=a).up_to_date
+    ds = etc.pull("md", config=remote.config("b"))
+    assert (ds["train"] / "empty").is_dir() and os.stat(ds["train"] / "run.sh").st_mode & 0o100
