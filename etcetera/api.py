@@ -297,7 +297,8 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
                     objects[p.obj] = known_objects[p.obj]
 
         with Progress(sum(u.size for u in uploads), f"push {name}", None if quiet is None else not quiet) as bar:
-            sent = upload(r.storage, uploads, cfg.worker_count, bar)
+            found: list = []
+            sent = upload(r.storage, uploads, cfg.worker_count, bar, found)
 
         version = (latest or 0) + 1
         while True:
@@ -313,6 +314,10 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
                 if not force:
                     raise
                 version = (r.latest(name) or version) + 1
+        if found:
+            # Objects found on the remote were not uploaded; if they were unreferenced leftovers, an
+            # `etc gc` running meanwhile may have deleted them before this manifest existed: re-create.
+            sent += upload(r.storage, found, cfg.worker_count, Progress(0, "", False))
         _remember(home, name, state, local_files, dirs, hashes, version, r.url)
         log.info("pushed %s@%s: %d files, %d bytes uploaded", name, version, len(files), sent)
         return PushReport(name, version, sent, total, len(files), False, time.monotonic() - started)

@@ -72,8 +72,10 @@ def _retrying(what: str, fn: Callable[[], None]) -> None:
             time.sleep(min(2.0, 0.1 * 2**attempt))
 
 
-def upload(storage: Storage, uploads: list[Upload], workers: int, progress: Progress) -> int:
-    """Create every object that does not exist yet; return the bytes actually sent."""
+def upload(storage: Storage, uploads: list[Upload], workers: int, progress: Progress,
+           found: list[Upload] | None = None) -> int:
+    """Create every object that does not exist yet; return the bytes actually sent.
+    Uploads skipped because their object already exists are appended to `found`."""
     sent = [0]
 
     def task(up: Upload) -> Callable[[], None]:
@@ -82,6 +84,8 @@ def upload(storage: Storage, uploads: list[Upload], workers: int, progress: Prog
             if not storage.exists(key):
                 storage.put(key, FileRangesSource(up.ranges))
                 sent[0] += up.size
+            elif found is not None:
+                found.append(up)
             progress.update(up.size)
 
         return run

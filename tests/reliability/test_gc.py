@@ -6,8 +6,6 @@ import os
 import time
 from pathlib import Path
 
-import pytest
-
 import etcetera as etc
 from etcetera import api
 from etcetera.remote import Remote
@@ -40,12 +38,11 @@ def test_gc_during_a_push_keeps_the_objects_it_just_uploaded(file_remote, tmp_pa
     assert tree(etc.pull("g1", config=file_remote.config("b")).path) == tree(src)
 
 
-@pytest.mark.xfail(strict=True, reason="known race, not fixed: a push reuses an existing OLD orphan without "
-                                       "refreshing it, so a gc running before the manifest lands deletes it")
 def test_gc_during_a_push_that_reuses_an_old_orphan(file_remote, tmp_path, user, monkeypatch):
     """A push killed days ago left orphans; a new push of the same content finds them present and
     skips uploading them; a gc (default 24 h grace) runs before the new manifest exists and
-    deletes them as old orphans; the new version then references missing objects."""
+    deletes them as old orphans.  The push re-creates them after publishing, so its version is
+    complete (without that, it referenced missing objects)."""
     toml, a = file_remote.toml("a"), file_remote.config("a")
     src = write_dataset(tmp_path / "src" / "g2", seed=72, small=10)
     etc.register(src, config=a)
@@ -53,6 +50,8 @@ def test_gc_during_a_push_that_reuses_an_old_orphan(file_remote, tmp_path, user,
     old = time.time() - 3 * 24 * 3600
     for p in (Path(file_remote.url[7:]) / "objects").iterdir():
         os.utime(p, (old, old))
-    _gc_between_upload_and_publish(monkeypatch, a)
-    etc.push("g2", config=a)
-    check_remote(a)  # fails today: g2@1 shows a missing object
+    reports = _gc_between_upload_and_publish(monkeypatch, a)
+    assert etc.push("g2", config=a) == "g2@1"
+    assert reports[0].deleted > 0  # the gc really deleted the reused objects under the push
+    assert sorted(check_remote(a)) == [1]
+    assert tree(etc.pull("g2", config=file_remote.config("b")).path) == tree(src)
