@@ -123,7 +123,11 @@ class Home:
         shutil.rmtree(trash, ignore_errors=True)
 
     def clean_leftovers(self) -> None:
-        """Remove staging and trash folders left by an interrupted run (not locked by anyone)."""
+        """Remove staging and trash folders left by an interrupted run (not locked by anyone).
+
+        A run killed between moving the old copy aside and renaming the new one in left the
+        old, complete copy in trash and nothing in place: that copy is put back instead.
+        """
         for sub in ("tmp", "trash"):
             folder = self.meta / sub
             if not folder.is_dir():
@@ -131,7 +135,13 @@ class Home:
             for entry in os.scandir(folder):
                 name = entry.name.rsplit("-", 1)[0]
                 with self.try_lock(name) as got:
-                    if got:
+                    if not got:
+                        continue
+                    dest = self.root / name
+                    if (sub == "trash" and NAME_RE.fullmatch(name) and not os.path.lexists(dest)
+                            and self.load_state(name) is not None):
+                        os.rename(entry.path, dest)
+                    else:
                         shutil.rmtree(entry.path, ignore_errors=True)
 
     @contextlib.contextmanager
