@@ -104,6 +104,10 @@ def test_pull_killed_leaves_old_copy_or_nothing(point, had_copy, file_remote, us
     assert now in allowed, "a half dataset is visible in the home"
     listed = etc_cli("list", config=toml_b, user=user)
     assert listed.returncode == 0
+    if point == "install":  # the old copy was moved aside: the next run puts it back, complete
+        back = etc_cli("pull", "pl@1", config=toml_b, user=user)
+        assert back.returncode == 0 and "already up to date" in back.stdout, back.stdout + back.stderr
+        assert tree(dest) == v1
 
     done = etc_cli("pull", "pl", config=toml_b, user=user)
     assert done.returncode == 0, done.stderr
