@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import getpass
+import hashlib
 import logging
 import os
 import shutil
@@ -232,6 +233,12 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
         state = home.load_state(name) or State()
         local_files, dirs = scan_files(path)
         latest = r.latest(name)
+        pending = state.pending if isinstance(state.pending, list) and len(state.pending) == 3 else None
+        if pending and latest is not None and pending[0] == latest and pending[2] == r.url:
+            # The last push of this copy published `latest`, then died before recording it.
+            if hashlib.sha256(r.manifest(name, latest).to_bytes()).hexdigest() == pending[1]:
+                state.version, state.remote = latest, r.url
+        state.pending = None
         if latest is not None and latest == state.version and state.remote == r.url \
                 and state.unchanged(local_files, dirs):
             # Nothing changed since this copy was pushed or pulled as the latest version.
@@ -307,6 +314,8 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
                 parent=latest, created=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 author=_author(), tool=f"etcetera {__version__}",
             )
+            state.pending = [version, hashlib.sha256(manifest.to_bytes()).hexdigest(), r.url]
+            home.save_state(name, state)  # so a push killed after publishing is recognized next time
             try:
                 r.publish(manifest)
                 break
@@ -318,6 +327,7 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
             # Objects found on the remote were not uploaded; if they were unreferenced leftovers, an
             # `etc gc` running meanwhile may have deleted them before this manifest existed: re-create.
             sent += upload(r.storage, found, cfg.worker_count, Progress(0, "", False))
+        state.pending = None
         _remember(home, name, state, local_files, dirs, hashes, version, r.url)
         log.info("pushed %s@%s: %d files, %d bytes uploaded", name, version, len(files), sent)
         return PushReport(name, version, sent, total, len(files), False, time.monotonic() - started)

@@ -31,6 +31,7 @@ class State:
     partitions: list[str] | None = None  # None: every partition was pulled
     files: dict[str, list] = field(default_factory=dict)  # rel -> [size, mtime_ns, ino, sha256, chunks|None, x]
     dirs: list[str] | None = None  # empty directories at that version, when known
+    pending: list | None = None  # [version, sha256 of the manifest, remote] while a push publishes
 
     def unchanged(self, files: list[LocalFile], dirs: list[str]) -> bool:
         """True when the folder is exactly as recorded: same paths, stats, modes and empty dirs,
@@ -84,7 +85,7 @@ class Home:
         try:
             raw = json.loads((self.meta / "state" / f"{name}.json").read_text())
             return State(raw.get("version"), raw.get("remote"), raw.get("partitions"), raw.get("files") or {},
-                         raw.get("dirs"))
+                         raw.get("dirs"), raw.get("pending"))
         except (FileNotFoundError, ValueError, AttributeError):
             return None
 
