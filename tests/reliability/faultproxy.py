@@ -8,7 +8,7 @@ seeded fraction of requests it injects a fault instead:
     500, 503    answer with that status and an S3-style error body, without forwarding
     truncate    forward, then send the full headers but only half of the body, and close
 
-Which request gets a fault is decided by hashing (seed, method, key, Range, attempt number),
+Which request gets a fault is decided by hashing (seed, method, key, Range, body, attempt number),
 so the same run faults the same requests whatever the thread scheduling, and a request is
 faulted at most `max_per_request` times in a row: every request succeeds eventually, and the
 total number of faults is bounded by `max_faults`.  `persistent=True` fails everything.
@@ -105,7 +105,7 @@ class FaultProxy:
 
     # ------------------------------------------------------------ decisions
 
-    def decide(self, method: str, path: str, rng: str) -> str | None:
+    def decide(self, method: str, path: str, rng: str, body: bytes = b"") -> str | None:
         """The fault to inject for this request, or None to forward it faithfully."""
         with self._lock:
             self.requests += 1
@@ -115,7 +115,9 @@ class FaultProxy:
                 kind = self.kinds[self.requests % len(self.kinds)]
                 self.faults[kind] += 1
                 return kind
-            sig = (method, path.split("/", 2)[-1], rng)  # not the bucket: same decisions on any bucket
+            # Not the bucket (same decisions on any bucket); the body tells apart uploads that share a
+            # path (GCS names the object inside a multipart body).
+            sig = (method, path.split("/", 2)[-1], rng, hashlib.sha256(body).hexdigest()[:16] if body else "")
             self._attempts[sig] += 1
             if self.total_faults >= self.max_faults or self._streak[sig] >= self.max_per_request:
                 self._streak[sig] = 0
@@ -172,7 +174,11 @@ class _Handler(BaseHTTPRequestHandler):
             proxy._release.wait(timeout=proxy.lifetime)
             self._kill()
             return
-        fault = proxy.decide(self.command, self.path, self.headers.get("Range", ""))
+        ctype = self.headers.get("Content-Type", "")
+        same = body
+        if "boundary=" in ctype:  # a multipart body's boundary is random per attempt: ignore it
+            same = body.replace(ctype.split("boundary=", 1)[1].strip('"').encode(), b"")
+        fault = proxy.decide(self.command, self.path, self.headers.get("Range", ""), same)
         with proxy._lock:
             proxy.log.append((self.command, self.path, fault or "ok"))
         if fault == "drop":

@@ -14,7 +14,7 @@ import pytest
 
 import etcetera as etc
 
-from .reltools import MiB, check_remote, crash, etc_cli, object_keys, tree, write_dataset
+from .reltools import MiB, check_remote, crash, etc_cli, object_keys, one_line_error, tree, write_dataset
 
 LARGE = (9 * MiB, 17 * MiB)  # one single-object file, one file of two chunks
 PUSH_POINTS = ["put:1", "put:3", "put-mid:1", "put-mid:4", "publish", "published"]
@@ -43,10 +43,8 @@ def test_push_killed_leaves_no_partial_version_and_gc_cleans_up(point, file_remo
     assert sorted(published) == ([1, 2] if point == "published" else [1])
     b = file_remote.config("b")
     assert tree(etc.pull("ds@1", config=b).path) == v1  # the previous version is intact
-    if point == "published":
+    if point == "published":  # the version is complete, and the next push knows it is this copy's
         assert tree(etc.pull("ds@2", config=b).path) == v2
-        again = etc_cli("push", "ds", config=toml_a, user=user)
-        assert again.returncode == 0 and "ds@2 is up to date" in again.stdout, again.stderr
 
     # Change one file so that some of what the crashed push uploaded becomes an orphan.
     (local / "data" / "train" / "f0001.bin").write_bytes(b"changed after the crash")
@@ -172,3 +170,34 @@ def test_push_and_pull_killed_at_random_moments(seed, file_remote, user, tmp_pat
     assert not dest.exists() or tree(dest) == tree(src), "a half dataset is visible"
     assert etc_cli("pull", "rk", config=toml_b, user=user).returncode == 0
     assert tree(dest) == tree(src)
+
+
+def test_push_killed_after_publishing_is_up_to_date_next_time(file_remote, user, tmp_path):
+    """Killed right after its manifest was created: the unchanged copy is up to date at @2.
+    (An edited copy pushes @3 without a conflict: see the 'published' case above.)"""
+    toml = file_remote.toml("a")
+    src = write_dataset(tmp_path / "src" / "pe", seed=81, small=4)
+    assert etc_cli("register", str(src), config=toml, user=user).returncode == 0
+    assert etc_cli("push", "pe", config=toml, user=user).returncode == 0
+    local = tmp_path / "a" / "pe"
+    (local / "data" / "train" / "f0001.bin").write_bytes(b"second")
+    crash("published", "push", "pe", config=toml, user=user)
+    again = etc_cli("push", "pe", config=toml, user=user)
+    assert again.returncode == 0 and "pe@2 is up to date" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_version_someone_else_published_is_not_adopted(file_remote, user, tmp_path):
+    """Killed just before publishing @2; someone else then publishes @2: the next push must not
+    take that version for its own (a conflict, as for any push based on an older version)."""
+    toml_a = file_remote.toml("a")
+    src = write_dataset(tmp_path / "src" / "na", seed=82, small=4)
+    assert etc_cli("register", str(src), config=toml_a, user=user).returncode == 0
+    assert etc_cli("push", "na", config=toml_a, user=user).returncode == 0
+    (tmp_path / "a" / "na" / "data" / "train" / "f0001.bin").write_bytes(b"mine")
+    crash("publish", "push", "na", config=toml_a, user=user)
+    b = file_remote.config("b")
+    etc.pull("na", config=b)
+    (b.home_path / "na" / "data" / "train" / "f0001.bin").write_bytes(b"theirs")
+    assert etc.push("na", config=b) == "na@2"
+    proc = etc_cli("push", "na", config=toml_a, user=user)
+    one_line_error(proc, "na@2", "based on @1")
