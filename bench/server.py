@@ -3,42 +3,16 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-from typing import Iterator
-from contextlib import contextmanager
+from typing import ContextManager
 
-from etcetera.testing import TEST_KEY_ID, TEST_SECRET, free_port, make_bucket
+from etcetera.testing import TEST_KEY_ID, TEST_SECRET, make_bucket, moto_server_process
 
 REGION = "us-east-1"
 
 
-@contextmanager
-def moto_process() -> Iterator[str]:
+def moto_process() -> ContextManager[str]:
     """Start `python -m moto.server` on a free 127.0.0.1 port; yield its endpoint URL."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the moto server did not start (is moto[server] installed?)")
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return moto_server_process(timeout=30)
 
 
 def aws_env(base_dir: str) -> dict[str, str]:

@@ -26,7 +26,7 @@ from .packing import NewFile, group_of, hash_file, plan_uploads
 from .progress import Progress
 from .remote import Remote
 from .storage import open_storage
-from .transfer import download, run_parallel, upload
+from .transfer import download, upload
 
 log = logging.getLogger("etcetera")
 

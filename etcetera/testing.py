@@ -6,6 +6,7 @@ Used by etcetera's own tests and by the orchestrator plugins' tests; needs the `
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import uuid
 from typing import Iterator
@@ -33,6 +34,38 @@ def moto_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def moto_server_process(env: dict[str, str] | None = None, timeout: float = 60) -> Iterator[str]:
+    """Run `python -m moto.server` in a child process on a free 127.0.0.1 port (so it never shares
+    the caller's GIL); yield its endpoint URL.  `env` adds variables, e.g. INITIAL_NO_AUTH_ACTION_COUNT."""
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            env={**os.environ, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the moto server did not start (is moto[server] installed?)") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def make_bucket(endpoint_url: str, name: str | None = None, region: str = "us-east-1") -> str:

@@ -4,15 +4,9 @@ messages, CLI output and botocore/urllib3 debug logs."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from typing import Iterator
 
 import pytest
 
@@ -20,7 +14,7 @@ import etcetera as etc
 from etcetera.cli.main import main as etc_main
 from etcetera.storage import BytesSource, FileRangesSource, open_storage
 from etcetera.storage import s3 as s3mod
-from etcetera.testing import TEST_KEY_ID, TEST_SECRET, free_port
+from etcetera.testing import TEST_KEY_ID, TEST_SECRET, moto_server_process
 
 SESSION_TOKEN = "etc-test-session-token-DO-NOT-LEAK-41c2"
 
@@ -169,27 +163,9 @@ def test_cli_output_never_shows_a_secret(s3_remote, make_dataset, capsys):
 # ---------------------------------------------------------------- a moto server that checks signatures
 
 
-@contextlib.contextmanager
-def _auth_moto() -> Iterator[str]:
+def _auth_moto():
     """A separate moto server process that enforces IAM auth after its first 5 (setup) requests."""
-    port = free_port()
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "5", "MOTO_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto server with auth did not start") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    return moto_server_process({"INITIAL_NO_AUTH_ACTION_COUNT": "5"})
 
 
 def test_credential_errors_from_a_server_that_checks_them(tmp_path):

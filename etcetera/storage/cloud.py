@@ -103,3 +103,18 @@ def one_line(text: str, limit: int = 200) -> str:
     """A server's text, scrubbed, on one line, cut at `limit` characters."""
     text = scrub(text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class WarnOnce:
+    """Log a warning the first time each kind of degradation happens on a remote, not on every call."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, what: str, message: str) -> None:
+        with self._lock:
+            if what in self._seen:
+                return
+            self._seen.add(what)
+        logging.getLogger("etcetera").warning(message)

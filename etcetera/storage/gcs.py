@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from typing import Any, Callable, Iterator
 from urllib.parse import urlparse
 
@@ -34,7 +33,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 
 from ..errors import ConfigError, EtcError, NotFoundError, RemoteError
 from .base import ObjectInfo, Source, Storage
-from .cloud import one_line, protect, show_endpoint
+from .cloud import WarnOnce, one_line, protect, show_endpoint
 
 log = logging.getLogger("etcetera")
 
@@ -60,8 +59,7 @@ class GCSStorage(Storage):
         self.emulator = os.environ.get("STORAGE_EMULATOR_HOST") or None
         self.endpoint = show_endpoint(self.emulator) or "storage.googleapis.com"
         self._acl: str | None = "publicRead" if config.public else None
-        self._warned: set[str] = set()
-        self._warn_lock = threading.Lock()
+        self._warn_once = WarnOnce()
         self.anonymous = False
         self.client = self._make_client()
         self.bucket = self.client.bucket(self.bucket_name)
@@ -173,13 +171,6 @@ class GCSStorage(Storage):
             if isinstance(exc, EtcError) or not _is_client_error(exc):
                 raise
             raise self._error(exc, action, key) from None
-
-    def _warn_once(self, what: str, message: str) -> None:
-        with self._warn_lock:
-            if what in self._warned:
-                return
-            self._warned.add(what)
-        log.warning(message)
 
     def _acl_refused(self, exc: BaseException) -> bool:
         """Whether the bucket refused a predefined ACL (uniform bucket-level access); then stop sending it."""

@@ -40,7 +40,7 @@ from botocore.config import Config as BotoConfig
 
 from ..errors import ConfigError, EtcError, NotFoundError, RemoteError
 from .base import ObjectInfo, Source, Storage
-from .cloud import one_line, protect, show_endpoint
+from .cloud import WarnOnce, one_line, protect, show_endpoint
 
 log = logging.getLogger("etcetera")
 
@@ -96,8 +96,7 @@ class S3Storage(Storage):
         self.prefix = f"{prefix}/" if prefix else ""
         self.endpoint = show_endpoint(config.endpoint_url) or "the S3 endpoint"
         self._acl: dict[str, str] = {"ACL": "public-read"} if config.public else {}
-        self._warned: set[str] = set()
-        self._warn_lock = threading.Lock()
+        self._warn_once = WarnOnce()
         self.unsigned = False
         self.client = self._make_client()
 
@@ -206,13 +205,6 @@ class S3Storage(Storage):
             return fn(Bucket=self.bucket, **kwargs)
         except (bex.BotoCoreError, bex.ClientError) as exc:
             raise self._error(exc, action, key) from None
-
-    def _warn_once(self, what: str, message: str) -> None:
-        with self._warn_lock:
-            if what in self._warned:
-                return
-            self._warned.add(what)
-        log.warning(message)
 
     def _write(self, action: str, key: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
         """A write with the public ACL, dropping it once if the bucket refuses ACLs."""
