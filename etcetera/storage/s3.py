@@ -183,7 +183,7 @@ class S3Storage(Storage):
         if isinstance(exc, (bex.NoCredentialsError, bex.PartialCredentialsError)):
             return RemoteError(
                 f"cannot {where}: no AWS credentials found: set aws_access_key_id and aws_secret_access_key "
-                f"(~/.etc.toml or the AWS environment/profile); for a public dataset set public = true"
+                f"(in the etcetera config or connection, or the AWS environment/profile); for a public dataset set public = true"
             )
         if isinstance(exc, (bex.CredentialRetrievalError, bex.TokenRetrievalError, bex.SSOError)):
             return RemoteError(f"cannot {where}: AWS credentials could not be loaded ({type(exc).__name__}): check credentials")
