@@ -9,7 +9,7 @@ import contextlib
 import os
 import socket
 import uuid
-from typing import Iterator
+from typing import ContextManager, Iterator
 
 TEST_KEY_ID = "AKIAETCTESTKEY000001"
 TEST_SECRET = "etc-test-secret-DO-NOT-LEAK-7f3a9c"
@@ -36,27 +36,34 @@ def moto_server() -> Iterator[str]:
         server.stop()
 
 
-@contextlib.contextmanager
-def moto_server_process(env: dict[str, str] | None = None, timeout: float = 60) -> Iterator[str]:
+def moto_server_process(env: dict[str, str] | None = None, timeout: float = 60) -> ContextManager[str]:
     """Run `python -m moto.server` in a child process on a free 127.0.0.1 port (so it never shares
     the caller's GIL); yield its endpoint URL.  `env` adds variables, e.g. INITIAL_NO_AUTH_ACTION_COUNT."""
+    return _server_process("moto server", ["moto.server", "-H", "127.0.0.1", "-p"], env, timeout)
+
+
+@contextlib.contextmanager
+def _server_process(what: str, module_args: list[str], env: dict[str, str] | None,
+                    timeout: float) -> Iterator[str]:
+    """`python -m <module_args> <port>` on a free 127.0.0.1 port, until it accepts connections."""
     import subprocess
     import sys
     import time
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            env={**os.environ, **(env or {})},
+    proc = subprocess.Popen([sys.executable, "-m", *module_args, str(port)], env={**os.environ, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + timeout
         while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{what} exited with status {proc.returncode} (is it installed?)")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
                 break
             except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the moto server did not start (is moto[server] installed?)") from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{what} did not start within {timeout:.0f} s") from None
                 time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -83,43 +90,14 @@ def make_bucket(endpoint_url: str, name: str | None = None, region: str = "us-ea
     return name
 
 
-@contextlib.contextmanager
-def gcs_emulator() -> Iterator[str]:
+def gcs_emulator() -> ContextManager[str]:
     """Run the `gcp-storage-emulator` as a subprocess on a free 127.0.0.1 port; yield its URL.
 
     Point clients at it with STORAGE_EMULATOR_HOST=<url>.  A subprocess, not a thread: the
     emulator serves one request at a time and must not compete with the tests for the GIL.
     """
-    import subprocess
-    import sys
-    import time
-
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
-         "--port", str(port), "--in-memory", "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"gcp-storage-emulator exited with status {proc.returncode}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("gcp-storage-emulator did not start within 30 s") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return _server_process("gcp-storage-emulator", ["gcp_storage_emulator", "start", "--host", "127.0.0.1",
+                                                    "--in-memory", "--quiet", "--port"], None, 30)
 
 
 def make_gcs_bucket(emulator_url: str, name: str | None = None, project: str = "test") -> str:

@@ -346,9 +346,16 @@ class S3Storage(Storage):
             raise self._error(exc, "check", key) from None
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        return self._list(prefix)
+
+    def list_top_level(self) -> Iterator[ObjectInfo]:
+        """Objects directly under the root (not in any sub-folder): one request per 1000 keys."""
+        return self._list("", Delimiter="/")
+
+    def _list(self, prefix: str, **options: str) -> Iterator[ObjectInfo]:
         skip = len(self.prefix)
         pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self.prefix + prefix, PaginationConfig={"PageSize": 1000})
+            Bucket=self.bucket, Prefix=self.prefix + prefix, PaginationConfig={"PageSize": 1000}, **options)
         try:
             for page in pages:
                 for obj in page.get("Contents", ()):
@@ -356,19 +363,6 @@ class S3Storage(Storage):
                     yield ObjectInfo(obj["Key"][skip:], int(obj["Size"]), modified.timestamp() if modified else None)
         except (bex.BotoCoreError, bex.ClientError) as exc:
             raise self._error(exc, "list", prefix) from None
-
-    def list_top_level(self) -> Iterator[ObjectInfo]:
-        """Objects directly under the root (not in any sub-folder): one request per 1000 keys."""
-        skip = len(self.prefix)
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self.prefix, Delimiter="/")
-        try:
-            for page in pages:
-                for obj in page.get("Contents", ()):
-                    modified = obj.get("LastModified")
-                    yield ObjectInfo(obj["Key"][skip:], int(obj["Size"]), modified.timestamp() if modified else None)
-        except (bex.BotoCoreError, bex.ClientError) as exc:
-            raise self._error(exc, "list", "") from None
 
     def leftovers(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Multipart uploads that a killed push never completed or aborted: invisible, but billed.
