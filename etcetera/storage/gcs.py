@@ -183,38 +183,41 @@ class GCSStorage(Storage):
 
     # ------------------------------------------------------------ Storage
 
-    def put(self, key: str, source: Source) -> None:
-        blob = self.bucket.blob(self._key(key))
+    def _write(self, key: str, upload: Callable[[str | None], Any]) -> None:
+        """Run `upload(predefined_acl)`; if the bucket refuses per-object ACLs, once more without.
+        PreconditionFailed passes through untouched for put_if_absent to interpret."""
         while True:
             try:
-                with source.reader() as fh:
-                    blob.upload_from_file(fh, size=source.size, predefined_acl=self._acl,
-                                          content_type="application/octet-stream",
-                                          checksum=None, retry=RETRY, timeout=TIMEOUT)
+                upload(self._acl)
                 return
             except Exception as exc:
                 if self._acl_refused(exc):
                     continue
-                if not _is_client_error(exc):
+                if isinstance(exc, gexc.PreconditionFailed) or not _is_client_error(exc):
                     raise
                 raise self._error(exc, "write", key) from None
 
+    def put(self, key: str, source: Source) -> None:
+        blob = self.bucket.blob(self._key(key))
+
+        def upload(acl: str | None) -> None:
+            with source.reader() as fh:
+                blob.upload_from_file(fh, size=source.size, predefined_acl=acl,
+                                      content_type="application/octet-stream",
+                                      checksum=None, retry=RETRY, timeout=TIMEOUT)
+
+        self._write(key, upload)
+
     def put_if_absent(self, key: str, data: bytes) -> bool:
         blob = self.bucket.blob(self._key(key))
-        while True:
-            try:
-                blob.upload_from_string(data, content_type="application/octet-stream", predefined_acl=self._acl,
-                                        if_generation_match=0, checksum=None, retry=RETRY, timeout=TIMEOUT)
-                return True
-            except gexc.PreconditionFailed:
-                # Also what a retried request sees after its first attempt succeeded: same bytes = ours.
-                return self._holds(key, data)
-            except Exception as exc:
-                if self._acl_refused(exc):
-                    continue
-                if not _is_client_error(exc):
-                    raise
-                raise self._error(exc, "write", key) from None
+        try:
+            self._write(key, lambda acl: blob.upload_from_string(
+                data, content_type="application/octet-stream", predefined_acl=acl,
+                if_generation_match=0, checksum=None, retry=RETRY, timeout=TIMEOUT))
+            return True
+        except gexc.PreconditionFailed:
+            # Also what a retried request sees after its first attempt succeeded: same bytes = ours.
+            return self._holds(key, data)
 
     def _holds(self, key: str, data: bytes) -> bool:
         try:
