@@ -194,8 +194,7 @@ def info(ref: str, *, remote: bool = False, config: Config | None = None) -> dic
     if version is None:
         raise NotFoundError(f"{name} is not on {r.url}: etc list -r shows what is")
     m = r.manifest(name, version)
-    out = summarize(name, version, ((f.path, f.size) for f in m.files),
-                    [d.split("/")[1] for d in m.dirs if partition_of(d + "/x") is not None])
+    out = summarize(name, version, ((f.path, f.size) for f in m.files), m.partitions())
     out.update(created=m.created, author=m.author, remote=r.url)
     return out
 
@@ -244,7 +243,7 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
             # Nothing changed since this copy was pushed or pulled as the latest version.
             total = sum(f.size for f in local_files)
             return PushReport(name, latest, 0, total, len(local_files), True, time.monotonic() - started)
-        hashes = _hash_all(path, local_files, state, cfg.worker_count)
+        hashes = _hash_all(path, local_files, state)
         latest_manifest = r.manifest(name, latest) if latest else None
         base_manifest = latest_manifest
         if state.version and state.version != latest and state.remote == r.url:
@@ -262,7 +261,7 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
                 p = partition_of(fe.path)
                 if p is not None and p not in have and fe.path not in entries:
                     entries[fe.path] = fe
-            all_dirs |= {d for d in base_manifest.dirs if partition_of(d + "/x") not in have}
+            all_dirs |= {d for d in base_manifest.dirs if partition_of(d, folder=True) not in have}
 
         files = [entries[k] for k in sorted(entries)]
         content = {f.content_key() for f in files} | {("dir", d) for d in all_dirs}
@@ -341,7 +340,7 @@ def _author() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def _hash_all(root: Path, files: list[LocalFile], state: State, workers: int) -> dict[str, tuple[str, Any]]:
+def _hash_all(root: Path, files: list[LocalFile], state: State) -> dict[str, tuple[str, Any]]:
     """sha256 of every file, from the state cache where the file is unchanged, else computed in parallel."""
     out: dict[str, tuple[str, Any]] = {}
     todo = []
@@ -415,13 +414,12 @@ def pull_report(ref: str, *, config: Config | None = None, force: bool = False,
         if target is None:
             return _pull_legacy(r, home, name, force, started)
         manifest = r.manifest(name, target)
-        available = sorted({p for f in manifest.files if (p := partition_of(f.path))}
-                            | {d.split("/")[1] for d in manifest.dirs if partition_of(d + "/x")})
+        available = manifest.partitions()
         missing = [p for p in wanted or () if p not in available]
         if missing:
             raise DatasetError(f"{name}@{target} has no partition {', '.join(missing)} (it has {', '.join(available)})")
         selected = [f for f in manifest.files if wanted is None or partition_of(f.path) in (None, *wanted)]
-        dirs = [d for d in manifest.dirs if wanted is None or partition_of(d + "/x") in (None, *wanted)]
+        dirs = [d for d in manifest.dirs if wanted is None or partition_of(d, folder=True) in (None, *wanted)]
 
         dest = home.path(name)
         state = home.load_state(name)

@@ -86,10 +86,11 @@ def scan_files(root: Path) -> tuple[list[LocalFile], list[str]]:
     return files, empty_dirs
 
 
-def partition_of(rel: str) -> str | None:
-    """'data/train/x' -> 'train'; files outside data/ belong to no partition."""
+def partition_of(rel: str, *, folder: bool = False) -> str | None:
+    """'data/train/x' -> 'train'; with folder=True, the folder 'data/train' -> 'train' too.
+    Paths outside data/ belong to no partition."""
     parts = rel.split("/")
-    return parts[1] if len(parts) > 2 and parts[0] == "data" else None
+    return parts[1] if len(parts) > (1 if folder else 2) and parts[0] == "data" else None
 
 
 class Dataset:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .dataset import partition_of
 from .errors import FormatError, InvalidNameError
 from .names import check_name
 
@@ -58,6 +59,12 @@ class Manifest:
     created: str = ""
     author: str = ""
     tool: str = ""
+
+    def partitions(self) -> list[str]:
+        """Partition names, from files and from empty partition folders."""
+        found = {p for f in self.files if (p := partition_of(f.path))}
+        found.update(p for d in self.dirs if (p := partition_of(d, folder=True)))
+        return sorted(found)
 
     def content(self) -> set[tuple]:
         """What makes two versions equal: paths, hashes, modes and empty dirs."""
