@@ -22,7 +22,7 @@ from .errors import ConflictError, DatasetError, EtcError, NotFoundError
 from .home import Home, State
 from .manifest import EMPTY_SHA256, FileEntry, Manifest, Part
 from .names import check_name, parse_ref
-from .packing import NewFile, group_of, hash_file, plan_uploads
+from .packing import CHUNK, NewFile, chunk_count, chunk_list_id, group_of, hash_file, hash_range, plan_uploads
 from .progress import Progress
 from .remote import Remote
 from .storage import open_storage
@@ -341,36 +341,42 @@ def _author() -> str:
 
 
 def _hash_all(root: Path, files: list[LocalFile], state: State) -> dict[str, tuple[str, Any]]:
-    """sha256 of every file, from the state cache where the file is unchanged, else computed in parallel."""
+    """Content ids of every file, from the state cache where the file is unchanged, else computed
+    in parallel: small files in batches, the chunks of a large file each on their own."""
     out: dict[str, tuple[str, Any]] = {}
-    todo = []
+    batches: list[list[LocalFile]] = []
+    chunked: list[LocalFile] = []
+    batch_bytes = 0
     for f in files:
         cached = state.cached_hash(f)
         if cached is not None:
             out[f.rel] = cached
         elif f.size == 0:
             out[f.rel] = (EMPTY_SHA256, None)
+        elif f.size > CHUNK:
+            chunked.append(f)
         else:
-            todo.append(f)
-    # Small files go to the pool in batches of about 8 MiB: one task per file costs more in
-    # pool overhead than hashing a few KiB.
-    batches: list[list[LocalFile]] = []
-    batch_bytes = 0
-    for f in todo:
-        if not batches or batch_bytes >= 8 << 20:
-            batches.append([])
-            batch_bytes = 0
-        batches[-1].append(f)
-        batch_bytes += f.size
+            # Batches of about 8 MiB: one pool task per file costs more than hashing a few KiB.
+            if not batches or batch_bytes >= 8 << 20:
+                batches.append([])
+                batch_bytes = 0
+            batches[-1].append(f)
+            batch_bytes += f.size
+    if not batches and not chunked:
+        return out
 
-    def hash_batch(batch: list[LocalFile]) -> list[tuple[str, Any]]:
-        return [hash_file(root / f.rel, f.size) for f in batch]
+    def hash_batch(batch: list[LocalFile]) -> list[str]:
+        return [hash_range(root / f.rel, 0, f.size) for f in batch]
 
-    if batches:
-        with ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2))) as pool:
-            for batch, results in zip(batches, pool.map(hash_batch, batches)):
-                for f, result in zip(batch, results):
-                    out[f.rel] = result
+    with ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2)), thread_name_prefix="etc-hash") as pool:
+        pieces = {f.rel: [pool.submit(hash_range, root / f.rel, i * CHUNK, min(CHUNK, f.size - i * CHUNK))
+                          for i in range(chunk_count(f.size))] for f in chunked}
+        for batch, shas in zip(batches, pool.map(hash_batch, batches)):
+            for f, sha in zip(batch, shas):
+                out[f.rel] = (sha, None)
+        for rel, futures in pieces.items():
+            chunks = tuple(fut.result() for fut in futures)
+            out[rel] = (chunk_list_id(chunks), chunks)
     return out
 
 

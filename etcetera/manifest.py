@@ -8,6 +8,7 @@ hostile remote could use: paths, sizes, object ids and ranges.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -26,10 +27,19 @@ _BAD_PATH = re.compile(r"^/|//|/$|(?:^|/)\.{1,2}(?:/|$)|[\x00-\x1f\\]")
 MAX_MANIFEST_BYTES = 1 << 30
 
 
+def chunk_list_id(chunks: tuple[str, ...] | list[str]) -> str:
+    """The content id of a chunked file: sha256 of `etcetera-chunks/1` and its chunk ids, one per line."""
+    h = hashlib.sha256(b"etcetera-chunks/1\n")
+    for cid in chunks:
+        h.update(cid.encode() + b"\n")
+    return h.hexdigest()
+
+
 @dataclass(frozen=True)
 class Part:
     """Bytes [offset, offset+length) of object `obj`.  A file with several parts is chunked:
-    each part is a whole object whose id is the sha256 of its bytes."""
+    each part is a whole object whose id is the sha256 of its bytes, and the file's id is
+    `chunk_list_id` of those ids."""
 
     obj: str
     offset: int
@@ -163,6 +173,8 @@ def _parse(doc: dict) -> Manifest:
             raise ValueError(f"parts of {path!r} do not add up to its size")
         if len(parts) > 1 and any(p.offset != 0 or p.length != objects[p.obj] for p in parts):
             raise ValueError(f"chunks of {path!r} must be whole objects")
+        if len(parts) > 1 and sha != chunk_list_id([p.obj for p in parts]):
+            raise ValueError(f"sha256 of {path!r} is not the id of its chunk list")
         files.append(FileEntry(path, size, sha, bool(item.get("x", False)), tuple(parts)))
     dirs = [check_rel_path(d) for d in doc.get("dirs") or []]
     dir_set = set(dirs)

@@ -8,13 +8,11 @@ Object ids are content-derived (see docs/format.md), so an unchanged file is nev
 from __future__ import annotations
 
 import hashlib
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from .dataset import partition_of
-from .manifest import Part
+from .manifest import Part, chunk_list_id
 
 MiB = 1 << 20
 CHUNK = 16 * MiB  # files larger than this are split into chunk objects of this size
@@ -43,55 +41,33 @@ class Upload:
 
 
 def hash_file(path: Path, size: int) -> tuple[str, tuple[str, ...] | None]:
-    """sha256 of the file, and of each CHUNK-sized piece when the file is larger than CHUNK."""
-    if size > CHUNK:
-        return _hash_chunked(path)
-    whole = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(MiB if size > MiB else max(size, 1))
-            if not block:
-                break
-            whole.update(block)
-    return whole.hexdigest(), None
+    """The file's content id, and its chunk ids when it is larger than CHUNK.
 
-
-HASH_BLOCK = 4 * MiB
-
-
-def _hash_chunked(path: Path) -> tuple[str, tuple[str, ...]]:
-    """One read of a large file feeding two hashes at once: the whole file's on this thread, the
-    chunks' on a helper thread (hashlib releases the GIL), so two cores halve the time.
-
-    At most three blocks are in flight, so memory stays a few MiB whatever the file size.
+    A file of up to CHUNK bytes is identified by the sha256 of its bytes; a larger one by the
+    sha256 of its chunk list (`chunk_list_id`), so its chunks can be hashed on every core at once.
     """
-    whole = hashlib.sha256()
-    chunks: list[str] = []
-    state = {"chunk": hashlib.sha256(), "filled": 0}
+    if size > CHUNK:
+        chunks = tuple(hash_range(path, i * CHUNK, min(CHUNK, size - i * CHUNK)) for i in range(chunk_count(size)))
+        return chunk_list_id(chunks), chunks
+    return hash_range(path, 0, size), None
 
-    def feed(block: bytes) -> None:  # on the helper thread, blocks in file order
-        view = memoryview(block)
-        while view:
-            take = min(len(view), CHUNK - state["filled"])
-            state["chunk"].update(view[:take])
-            state["filled"] += take
-            view = view[take:]
-            if state["filled"] == CHUNK:
-                chunks.append(state["chunk"].hexdigest())
-                state["chunk"], state["filled"] = hashlib.sha256(), 0
 
-    in_flight: deque[Future] = deque()
-    with open(path, "rb") as fh, ThreadPoolExecutor(1, thread_name_prefix="etc-hash") as side:
-        while block := fh.read(HASH_BLOCK):
-            in_flight.append(side.submit(feed, block))
-            whole.update(block)
-            if len(in_flight) > 2:
-                in_flight.popleft().result()
-        for f in in_flight:
-            f.result()
-    if state["filled"]:
-        chunks.append(state["chunk"].hexdigest())
-    return whole.hexdigest(), tuple(chunks)
+def chunk_count(size: int) -> int:
+    return -(-size // CHUNK) if size > CHUNK else 0
+
+
+def hash_range(path: Path, offset: int, length: int) -> str:
+    """sha256 of `length` bytes of the file from `offset` (hashlib releases the GIL: threads scale)."""
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as fh:
+        fh.seek(offset)
+        while length > 0:
+            block = fh.read(min(MiB, length))
+            if not block:
+                raise OSError(f"{path} shrank while it was being read")
+            h.update(block)
+            length -= len(block)
+    return h.hexdigest()
 
 
 def plan_uploads(new_files: list[NewFile], workers: int) -> tuple[dict[str, tuple[Part, ...]], list[Upload]]:

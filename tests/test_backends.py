@@ -60,6 +60,10 @@ def test_large_file_is_chunked_and_verified(remote, make_dataset):
     manifest = Remote(open_storage(a)).manifest("big", 1)
     (entry,) = manifest.files
     assert len(entry.parts) == 4  # 16 MiB chunks
+    pieces = [big[i:i + (16 << 20)] for i in range(0, len(big), 16 << 20)]
+    assert [p.obj for p in entry.parts] == [hashlib.sha256(piece).hexdigest() for piece in pieces]
+    listed = b"etcetera-chunks/1\n" + b"".join(hashlib.sha256(piece).hexdigest().encode() + b"\n" for piece in pieces)
+    assert entry.sha256 == hashlib.sha256(listed).hexdigest()  # the chunk list's id, hashable in parallel
     ds = etc.pull("big", config=remote.config("b"))
     assert hashlib.sha256((ds["train"] / "big.bin").read_bytes()).hexdigest() == hashlib.sha256(big).hexdigest()
 

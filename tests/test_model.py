@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import etcetera as etc
-from etcetera.manifest import FORMAT, Manifest
+from etcetera.manifest import FORMAT, Manifest, chunk_list_id
 from etcetera.names import NAME_RE, check_name, parse_ref
 
 SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
@@ -119,6 +119,7 @@ def _file(path, size=10, parts=None):
         _manifest([_file("data/t/a", parts=[["c" * 64, 0, 10]])]),  # unlisted object
         _manifest([_file("data/t/a", size=5, parts=[["a" * 64, 0, 10]])]),  # parts do not add up
         _manifest([_file("data/t/a"), _file("data/t/a")]),  # duplicate
+        _manifest([_file("data/t/a", size=20, parts=[["a" * 64, 0, 10], ["a" * 64, 0, 10]])]),  # id not its chunks'
         _manifest([_file("data/t/a")], objects={"../../x": 10}),
         _manifest([_file("data/t/a")], dirs=["../up"]),
         gzip.compress(json.dumps({"format": "etcetera/99", "name": "m", "version": 1, "files": []}).encode()),
@@ -127,6 +128,16 @@ def _file(path, size=10, parts=None):
 def test_hostile_manifests_are_refused(raw):
     with pytest.raises(etc.FormatError, match="manifest where"):
         Manifest.from_bytes(raw, "where")
+
+
+def test_a_chunked_file_is_identified_by_its_chunk_list():
+    chunks = ["a" * 64, "c" * 64]
+    entry = _file("data/t/a", size=20, parts=[[c, 0, 10] for c in chunks])
+    entry["sha256"] = chunk_list_id(chunks)
+    m = Manifest.from_bytes(_manifest([entry], objects={c: 10 for c in chunks}), "where")
+    assert [p.obj for p in m.files[0].parts] == chunks
+    with pytest.raises(etc.FormatError, match="not the id of its chunk list"):
+        Manifest.from_bytes(_manifest([dict(entry, parts=entry["parts"][::-1])], objects={c: 10 for c in chunks}), "w")
 
 
 path_chars = st.text(alphabet=string.ascii_letters + "./\\\x00-_ é", max_size=40)
