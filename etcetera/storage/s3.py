@@ -1,7 +1,7 @@
 """`s3://bucket[/prefix]` remote: Amazon S3 and any S3-compatible store (MinIO, Ceph, R2, moto).
 
 Credentials come from the Config (`aws_access_key_id`, `aws_secret_access_key`, optional
-`aws_session_token`, `region_name`), else from boto3's own chain (environment, profiles,
+`aws_session_token`, `region_name`), else from botocore's own chain (environment, profiles,
 instance roles).  `endpoint_url` points at an S3-compatible store.  With `public = true`,
 objects are written with the `public-read` ACL, and when no credentials exist at all the
 client sends unsigned (anonymous) requests, so anyone can pull a public dataset.
@@ -32,7 +32,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator
 from urllib.parse import urlparse
 
-import boto3
 import botocore.exceptions as bex
 import botocore.session
 from botocore import UNSIGNED
@@ -69,9 +68,12 @@ _loader_lock = threading.Lock()
 _loader: Any = None
 
 
-def _new_session(**kwargs: Any) -> boto3.session.Session:
-    """A fresh boto3 session (its own credentials) sharing one model loader, which is the slow part
-    (~0.1 s of JSON per session otherwise); the loader holds only botocore's static data."""
+def _new_session(key_id: str | None, secret: str | None, token: str | None, region: str | None) -> Any:
+    """A fresh botocore session (its own credentials) sharing one model loader, which is the slow
+    part (~0.1 s of JSON per session otherwise); the loader holds only botocore's static data.
+
+    botocore directly, not boto3: boto3's import pulls in s3transfer, which etcetera does not use
+    and which costs every command about 80 ms of start-up."""
     global _loader
     core = botocore.session.Session()
     with _loader_lock:
@@ -79,7 +81,11 @@ def _new_session(**kwargs: Any) -> boto3.session.Session:
             _loader = core.get_component("data_loader")
         else:
             core.register_component("data_loader", _loader)
-    return boto3.session.Session(botocore_session=core, **kwargs)
+    if key_id:
+        core.set_credentials(key_id, secret, token)
+    if region:
+        core.set_config_variable("region", region)
+    return core
 
 
 class S3Storage(Storage):
@@ -112,10 +118,7 @@ class S3Storage(Storage):
             raise ConfigError(f"remote {self.url}: aws_session_token needs aws_access_key_id and aws_secret_access_key")
         protect(cfg)
         try:
-            session = _new_session(
-                aws_access_key_id=key_id, aws_secret_access_key=secret, aws_session_token=token,
-                region_name=cfg.region_name,
-            )
+            session = _new_session(key_id, secret, token, cfg.region_name)
             if cfg.public and not key_id:
                 # An anonymous reader of a public dataset: sign only if the environment has credentials.
                 try:
@@ -138,7 +141,7 @@ class S3Storage(Storage):
                 options["s3"] = {"addressing_style": "path"}
             if self.unsigned:
                 options["signature_version"] = UNSIGNED
-            client = session.client("s3", endpoint_url=cfg.endpoint_url, config=BotoConfig(**options))
+            client = session.create_client("s3", endpoint_url=cfg.endpoint_url, config=BotoConfig(**options))
         except bex.ProfileNotFound:
             raise ConfigError(f"remote {self.url}: the AWS profile named by AWS_PROFILE does not exist") from None
         except ValueError:
