@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-import getpass
 import hashlib
 import logging
 import os
 import shutil
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -310,7 +307,7 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
         while True:
             manifest = Manifest(
                 name=name, version=version, files=files, dirs=sorted(all_dirs), objects=objects,
-                parent=latest, created=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                parent=latest, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 author=_author(), tool=f"etcetera {__version__}",
             )
             state.pending = [version, hashlib.sha256(manifest.to_bytes()).hexdigest(), r.url]
@@ -334,10 +331,12 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
 
 def _author() -> str:
     try:
+        import getpass  # only a push needs it
+
         user = getpass.getuser()
     except Exception:
         user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+    return f"{user}@{os.uname().nodename}"
 
 
 def _hash_all(root: Path, files: list[LocalFile], state: State) -> dict[str, tuple[str, Any]]:

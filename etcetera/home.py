@@ -12,7 +12,6 @@ import fcntl
 import json
 import os
 import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -91,7 +90,7 @@ class Home:
 
     def save_state(self, name: str, state: State) -> None:
         folder = self._ensure("state")
-        tmp = folder / f".{name}.{uuid.uuid4().hex}.tmp"
+        tmp = folder / f".{name}.{os.urandom(16).hex()}.tmp"
         tmp.write_text(json.dumps(state.__dict__, separators=(",", ":")))
         os.replace(tmp, folder / f"{name}.json")
 
@@ -100,7 +99,7 @@ class Home:
 
     def staging(self, name: str) -> Path:
         """A fresh folder on the home's filesystem, so that finishing is a rename."""
-        folder = self._ensure("tmp") / f"{name}-{uuid.uuid4().hex[:12]}"
+        folder = self._ensure("tmp") / f"{name}-{os.urandom(6).hex()}"
         folder.mkdir()
         return folder
 
@@ -109,7 +108,7 @@ class Home:
         dest = self.path(name)
         old = None
         if dest.exists():
-            old = self._ensure("trash") / f"{name}-{uuid.uuid4().hex[:12]}"
+            old = self._ensure("trash") / f"{name}-{os.urandom(6).hex()}"
             os.rename(dest, old)
         os.rename(staged, dest)
         if old is not None:
@@ -118,7 +117,7 @@ class Home:
 
     def remove(self, name: str) -> None:
         dest = self.path(name)
-        trash = self._ensure("trash") / f"{name}-{uuid.uuid4().hex[:12]}"
+        trash = self._ensure("trash") / f"{name}-{os.urandom(6).hex()}"
         os.rename(dest, trash)
         self.drop_state(name)
         shutil.rmtree(trash, ignore_errors=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import unquote, urlparse
@@ -37,7 +36,7 @@ class FileStorage(Storage):
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RemoteError(f"cannot write to {self.url}: {exc.strerror} ({path.parent})") from None
-        return path.parent / f".tmp-{uuid.uuid4().hex}"
+        return path.parent / f".tmp-{os.urandom(16).hex()}"
 
     def _write(self, tmp: Path, source: Source) -> None:
         with open(tmp, "wb") as out:
