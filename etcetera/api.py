@@ -310,10 +310,11 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
                 parent=latest, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 author=_author(), tool=f"etcetera {__version__}",
             )
-            state.pending = [version, hashlib.sha256(manifest.to_bytes()).hexdigest(), r.url]
+            raw = manifest.to_bytes()
+            state.pending = [version, hashlib.sha256(raw).hexdigest(), r.url]
             home.save_state(name, state)  # so a push killed after publishing is recognized next time
             try:
-                r.publish(manifest)
+                r.publish(manifest, raw)
                 break
             except ConflictError:
                 if not force:

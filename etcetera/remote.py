@@ -61,9 +61,11 @@ class Remote:
             raise NotFoundError(f"manifest {key} on {self.url} describes {manifest.name}@{manifest.version}, not {name}@{version}")
         return manifest
 
-    def publish(self, manifest: Manifest) -> None:
-        """Make a version exist, atomically and only if nobody took that number first."""
-        if not self.storage.put_if_absent(manifest_key(manifest.name, manifest.version), manifest.to_bytes()):
+    def publish(self, manifest: Manifest, raw: bytes | None = None) -> None:
+        """Make a version exist, atomically and only if nobody took that number first.
+        `raw` is `manifest.to_bytes()` when the caller already has it."""
+        raw = manifest.to_bytes() if raw is None else raw
+        if not self.storage.put_if_absent(manifest_key(manifest.name, manifest.version), raw):
             raise ConflictError(
                 f"{manifest.name}@{manifest.version} was published by someone else meanwhile on {self.url}: "
                 f"pull it and push again, or push -f to publish yours as a newer version"
