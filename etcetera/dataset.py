@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from .errors import DatasetError, InvalidNameError, PartitionNotFound
 from .names import check_name
 
 
-@dataclass(frozen=True)
-class LocalFile:
-    """A regular file inside a dataset folder; `rel` uses '/' separators."""
+class LocalFile(NamedTuple):
+    """A regular file inside a dataset folder; `rel` uses '/' separators.
+    (A named tuple: a scan builds one per file, and 50,000 frozen dataclasses take 25 ms.)"""
 
     rel: str
     size: int
@@ -52,6 +53,9 @@ def validate_dataset_dir(path: Path) -> list[str]:
     return partitions
 
 
+_BAD_NAME = re.compile(r"[\x00-\x1f\\]")  # control characters or a backslash
+
+
 def scan_files(root: Path) -> tuple[list[LocalFile], list[str]]:
     """Every regular file (sorted by path) and every empty directory below `root`.
 
@@ -62,12 +66,13 @@ def scan_files(root: Path) -> tuple[list[LocalFile], list[str]]:
     empty_dirs: list[str] = []
 
     def walk(folder: str, rel: str) -> None:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        with os.scandir(folder) as it:
+            entries = list(it)
         if not entries and rel:
             empty_dirs.append(rel.rstrip("/"))
         for entry in entries:
             name = rel + entry.name
-            if "\\" in entry.name or any(ord(c) < 32 for c in entry.name):
+            if _BAD_NAME.search(entry.name):
                 raise DatasetError(f"{entry.path!r}: file names may not contain control characters or backslashes")
             if entry.is_symlink():
                 raise DatasetError(
@@ -83,6 +88,7 @@ def scan_files(root: Path) -> tuple[list[LocalFile], list[str]]:
 
     walk(str(root), "")
     files.sort(key=lambda f: f.rel)
+    empty_dirs.sort()
     return files, empty_dirs
 
 
