@@ -3,6 +3,8 @@
     python -m bench.etc_op push CONFIG NAME
     python -m bench.etc_op pull CONFIG NAME
     python -m bench.etc_op open CONFIG NAME     # latency of etc.dataset() and etc.ls(remote=True)
+    python -m bench.etc_op repush CONFIG NAME   # two unchanged pushes in one process: the second is
+                                                # what a pipeline calling etc.push() again pays
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ def main(argv: list[str]) -> None:
         r = api.pull_report(name, config=config, quiet=True)
         out = {"seconds": r.seconds, "downloaded_bytes": r.downloaded_bytes, "files": r.files,
                "version": r.dataset.version}
+    elif op == "repush":
+        first = api.push_report(name, config=config, quiet=True)
+        second = api.push_report(name, config=config, quiet=True)
+        out = {"first_seconds": first.seconds, "seconds": second.seconds, "up_to_date": second.up_to_date,
+               "uploaded_bytes": first.uploaded_bytes + second.uploaded_bytes}
     elif op == "open":
         t0 = time.perf_counter()
         ds = etc.dataset(name, config=config)

@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Iterable
 
-from .suite import AWS, BOTO, CP, ETC, FLOOR, Row
+from .suite import AWS, BOTO, CP, ETC, FLOOR, REPUSH_WARM, Row
 
 REFS = (AWS, BOTO)
 
@@ -77,6 +77,8 @@ def targets(rows: dict, large_shape: str | None) -> list[dict[str, Any]]:
         if repush and push and floor:
             add(f"  (supplementary) s3 re-push unchanged {shape}: above the start-up floor / full push",
                 max(0.0, repush.seconds - floor.seconds) / push.seconds, 0.05)
+        add(f"  (supplementary) s3 re-push unchanged {shape}: etc.push() again in-process / full push",
+            ratio(_get(rows, "s3", shape, REPUSH_WARM, ETC), push), 0.05)
         one = _get(rows, "s3", shape, "re-push 1 file", ETC)
         if one:
             add(f"s3 re-push 1 file {shape}: uploaded bytes / that file's size",
