@@ -19,9 +19,9 @@ def _gc_between_upload_and_publish(monkeypatch, config: etc.Config) -> list:
     reports = []
     real_publish = Remote.publish
 
-    def publish(self, manifest):
+    def publish(self, manifest, *args):
         reports.append(api.gc(config=config))
-        return real_publish(self, manifest)
+        return real_publish(self, manifest, *args)
 
     monkeypatch.setattr(Remote, "publish", publish)
     return reports
