@@ -285,7 +285,7 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
             for fe in m.files:
                 known.setdefault(fe.sha256, fe.parts)
             known_objects.update(m.objects)
-        fresh = [NewFile(path / f.rel, f.size, *hashes[f.rel], group_of(f.rel)) for f in local_files
+        fresh = [NewFile(os.path.join(path, f.rel), f.size, *hashes[f.rel], group_of(f.rel)) for f in local_files
                  if f.size > 0 and hashes[f.rel][0] not in known]
         parts, uploads = plan_uploads(fresh, cfg.worker_count)
         log.debug("%s: %d files, %d with new content, %d objects to upload (%d bytes) with %d workers",

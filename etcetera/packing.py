@@ -24,7 +24,7 @@ MIN_PACK, MAX_PACK = 1 * MiB, 32 * MiB
 class NewFile:
     """A file whose content the remote does not have yet."""
 
-    path: Path
+    path: str  # a str, not a Path: a push of 50,000 new files holds one each
     size: int
     sha256: str
     chunks: tuple[str, ...] | None  # chunk hashes for files larger than CHUNK
@@ -36,7 +36,7 @@ class Upload:
     """One object to create: the concatenation of byte ranges of local files."""
 
     obj: str
-    ranges: list[tuple[Path, int, int]]
+    ranges: list[tuple[str, int, int]]
     size: int
 
 

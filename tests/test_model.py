@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import etcetera as etc
-from etcetera.manifest import FORMAT, Manifest, chunk_list_id
+from etcetera.manifest import FORMAT, FileEntry, Manifest, Part, chunk_list_id
 from etcetera.names import NAME_RE, check_name, parse_ref
 
 SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
@@ -160,3 +160,15 @@ def test_manifest_round_trip():
     m = Manifest.from_bytes(_manifest([_file("data/t/a"), _file("README", size=0, parts=[])]), "x")
     again = Manifest.from_bytes(m.to_bytes(), "y")
     assert again.content() == m.content() and again.objects == m.objects
+
+
+def test_manifest_bytes_are_plain_gzip_json_whatever_the_file_count():
+    # to_bytes encodes and compresses in batches; the result must be one ordinary gzip JSON document.
+    for n in (0, 1, 1000, 2345):
+        files = [FileEntry(f"data/t/f{i}", 3, f"{i:064x}", i % 2 == 0, (Part("a" * 64, 3 * i, 3),)) for i in range(n)]
+        m = Manifest("m", 2, files, dirs=["data/e"], objects={"a" * 64: 3 * n}, parent=1)
+        raw = m.to_bytes()
+        doc = json.loads(gzip.decompress(raw))
+        assert [f["path"] for f in doc["files"]] == [f.path for f in files]
+        assert raw == gzip.compress(json.dumps(doc, separators=(",", ":")).encode(), compresslevel=6, mtime=0)
+        assert Manifest.from_bytes(raw, "x").files == files
