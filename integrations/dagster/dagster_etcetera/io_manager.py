@@ -3,8 +3,10 @@
 An asset returns the path of a dataset folder (a `str`, a `pathlib.Path` or an
 `etcetera.Dataset`); the IO manager copies it into the home, publishes it as a new version of
 the dataset named after the asset key and records name, version, partitions, file count and
-bytes as output metadata.  A downstream asset gets the latest published version as an
-`etcetera.Dataset`.  Partitioned assets store one dataset per partition (see `naming`).
+bytes as output metadata.  A downstream asset gets, as an `etcetera.Dataset`, the version that
+the upstream asset's latest materialization recorded (so it reads what Dagster's lineage says,
+even if someone pushed a newer version outside Dagster), or the latest version when Dagster
+recorded none.  Partitioned assets store one dataset per partition (see `naming`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any, Union
 
 import etcetera
-from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext
+from dagster import AssetRecordsFilter, ConfigurableIOManager, InputContext, MetadataValue, OutputContext
 
 from .naming import dataset_name
 from .resources import EtcResource
@@ -86,12 +88,39 @@ class EtcIOManager(ConfigurableIOManager):
         _asset_label(context)
         config = self.etc.get_config()
         path = context.asset_key.path
+
+        def load(partition: str | None) -> etcetera.Dataset:
+            ref = _recorded_ref(context, dataset_name(path, partition), partition)
+            return etcetera.pull(ref, config=config, quiet=True)
+
         if context.has_asset_partitions:
             keys = sorted(context.asset_partition_keys)
             if len(keys) == 1:
-                return etcetera.pull(dataset_name(path, keys[0]), config=config, quiet=True)
-            return {k: etcetera.pull(dataset_name(path, k), config=config, quiet=True) for k in keys}
-        return etcetera.pull(dataset_name(path), config=config, quiet=True)
+                return load(keys[0])
+            return {k: load(k) for k in keys}
+        return load(None)
+
+
+def _recorded_ref(context: InputContext, name: str, partition: str | None) -> str:
+    """`name@version` from the upstream's latest materialization event, or `name` (the latest
+    version) when this instance recorded none, e.g. for a dataset published outside Dagster."""
+    try:
+        instance = context.instance
+    except Exception:  # a context built without an instance (direct IO manager tests)
+        return name
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[partition] if partition else None), limit=1
+    ).records
+    materialization = records[0].asset_materialization if records else None
+    if materialization is None:
+        return name
+    meta = materialization.metadata
+    ref = meta["ref"].value if "ref" in meta else None
+    if ref is None and "datasets" in meta and partition is not None:  # several partitions in one run
+        ref = (meta["datasets"].value or {}).get(partition)
+    if isinstance(ref, str) and ref.startswith(name + "@"):
+        return ref
+    return name
 
 
 def _asset_label(context: OutputContext | InputContext) -> str:

@@ -111,6 +111,31 @@ def test_downstream_alone_pulls_from_the_remote(pipeline, file_etc: EtcResource,
     assert (tmp_path / "worker-2" / "raw" / "data" / "train" / "c.txt").read_text() == "gamma\n"
 
 
+def publish_outside_dagster(name: str, etc: EtcResource, tmp_path: Path, content: bytes) -> str:
+    """Someone pushes a newer version of `name` with the etc tools, not through Dagster."""
+    other = etcetera.Config(etc.url, home=str(tmp_path / "outsider"))
+    ds = etcetera.pull(name, config=other)
+    for f in (ds.path / "data").rglob("*"):
+        if f.is_file():
+            f.write_bytes(content)
+    return etcetera.push(name, config=other, force=True)
+
+
+def test_downstream_reads_the_version_dagster_recorded(pipeline, file_etc: EtcResource, instance: DagsterInstance,
+                                                       tmp_path: Path) -> None:
+    files, raw, stats = pipeline
+    assert materialize([raw], resources=resources(file_etc), instance=instance).success
+    assert publish_outside_dagster("raw", file_etc, tmp_path, b"not from dagster\n") == "raw@2"
+    elsewhere = EtcResource(url=file_etc.url, home=str(tmp_path / "worker-2"))
+    result = materialize([raw, stats], selection=[stats], resources=resources(elsewhere), instance=instance)
+    assert result.output_for_node("stats")["ref"] == "raw@1"
+    assert result.output_for_node("stats")["train"]["a.txt"] == "alpha\n"
+    # with no materialization recorded (a fresh instance), the latest version is what there is
+    with DagsterInstance.ephemeral() as fresh:
+        result = materialize([raw, stats], selection=[stats], resources=resources(elsewhere), instance=fresh)
+    assert result.output_for_node("stats")["ref"] == "raw@2"
+
+
 def test_key_prefix_becomes_a_dotted_name(make_dataset, file_etc: EtcResource, instance: DagsterInstance) -> None:
     @asset(key_prefix=["lake", "bronze"])
     def images() -> str:
@@ -151,7 +176,7 @@ def test_partitions_are_separate_datasets(make_dataset, file_etc: EtcResource, i
 
 
 def test_a_partition_range_in_one_run_takes_a_dict(make_dataset, file_etc: EtcResource,
-                                                   instance: DagsterInstance) -> None:
+                                                   instance: DagsterInstance, tmp_path: Path) -> None:
     days = StaticPartitionsDefinition(["d1", "d2", "d3"])
 
     @asset(partitions_def=days)
@@ -164,6 +189,16 @@ def test_a_partition_range_in_one_run_takes_a_dict(make_dataset, file_etc: EtcRe
     assert etcetera.ls(remote=True, config=file_etc.get_config()) == ["daily.d1", "daily.d2"]
     (mat, *_) = result.asset_materializations_for_node("daily")
     assert mat.metadata["datasets"].value == {"d1": "daily.d1@1", "d2": "daily.d2@1"}
+
+    # each partition of the range reads the version that run recorded for it
+    @asset(partitions_def=days, io_manager_key="values")
+    def reader(daily: etcetera.Dataset) -> str:
+        return daily.ref
+
+    assert publish_outside_dagster("daily.d2", file_etc, tmp_path, b"outside") == "daily.d2@2"
+    d2 = materialize([daily, reader], selection=[reader], partition_key="d2", resources=resources(file_etc),
+                     instance=instance)
+    assert d2.output_for_node("reader") == "daily.d2@1"
 
     @asset(partitions_def=days, name="daily")
     def daily_one_folder(context: AssetExecutionContext) -> Path:
