@@ -23,7 +23,7 @@ from .packing import CHUNK, NewFile, chunk_count, chunk_list_id, group_of, hash_
 from .progress import Progress
 from .remote import Remote
 from .storage import open_storage
-from .transfer import download, upload
+from .transfer import download, renew, upload
 
 log = logging.getLogger("etcetera")
 
@@ -302,6 +302,12 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
         with Progress(sum(u.size for u in uploads), f"push {name}", None if quiet is None else not quiet) as bar:
             found: list = []
             sent = upload(r.storage, uploads, cfg.worker_count, bar, found)
+        if found:
+            # Objects already on the remote are leftovers of an interrupted push: a gc may judge
+            # them orphans right now.  Renewing their age before the manifest names them makes
+            # such a gc keep them; any it already deleted are uploaded again.
+            sent += upload(r.storage, renew(r.storage, found, cfg.worker_count), cfg.worker_count,
+                           Progress(0, "", False))
 
         version = (latest or 0) + 1
         while True:
@@ -321,8 +327,8 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
                     raise
                 version = (r.latest(name) or version) + 1
         if found:
-            # Objects found on the remote were not uploaded; if they were unreferenced leftovers, an
-            # `etc gc` running meanwhile may have deleted them before this manifest existed: re-create.
+            # A gc that looked at one of them just before its renewal may have deleted it since:
+            # re-create any that is gone, now that the manifest protects it.
             sent += upload(r.storage, found, cfg.worker_count, Progress(0, "", False))
         state.pending = None
         _remember(home, name, state, local_files, dirs, hashes, version, r.url)

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from .remote import DATASETS, OBJECTS, Remote
+from .storage import ObjectInfo
 from .transfer import run_parallel
 
 DEFAULT_GRACE_HOURS = 24.0
@@ -32,7 +33,8 @@ def collect(remote: Remote, grace_hours: float = DEFAULT_GRACE_HOURS, dry_run: b
     # List objects before reading manifests: an object uploaded after this listing is never
     # considered, and one listed here that a newer manifest references is kept.
     # Partial writes of killed uploads (never referenced) are collected like orphans.
-    objects = [*remote.storage.list(OBJECTS), *remote.storage.leftovers()]
+    listed = list(remote.storage.list(OBJECTS))
+    objects = [*listed, *remote.storage.leftovers()]
     referenced: set[str] = set()
     for name, _ in remote.names().items():
         for version in remote.versions(name):
@@ -47,10 +49,30 @@ def collect(remote: Remote, grace_hours: float = DEFAULT_GRACE_HOURS, dry_run: b
             recent += 1
             continue
         orphans.append(info)
-    if not dry_run:
-        run_parallel([lambda k=o.key: remote.storage.delete(k) for o in orphans], workers)
-    return GcReport(len(objects), len(objects) - len(orphans) - recent, len(orphans),
-                    sum(o.size for o in orphans), recent)
+    if dry_run:
+        return GcReport(len(objects), len(objects) - len(orphans) - recent, len(orphans),
+                        sum(o.size for o in orphans), recent)
+    deleted: list[ObjectInfo] = []
+    renewed: list[ObjectInfo] = []
+    reusable = {o.key for o in listed}
+
+    def delete(info: ObjectInfo) -> None:
+        if info.key in reusable:
+            # A push that reuses this object renews its age before publishing a manifest that
+            # names it (Storage.touch): look again, since the manifests were read a while ago.
+            # (Leftovers, the partial writes of killed uploads, are never reused.)
+            now = next((i for i in remote.storage.list(info.key) if i.key == info.key), None)
+            if now is None:
+                return
+            if now.mtime is not None and now.mtime > cutoff:
+                renewed.append(now)
+                return
+        remote.storage.delete(info.key)
+        deleted.append(info)
+
+    run_parallel([lambda o=o: delete(o) for o in orphans], workers)
+    return GcReport(len(objects), len(objects) - len(orphans) - recent, len(deleted),
+                    sum(o.size for o in deleted), recent + len(renewed))
 
 
 __all__ = ["collect", "GcReport", "DEFAULT_GRACE_HOURS", "DATASETS"]

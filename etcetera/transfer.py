@@ -95,6 +95,22 @@ def upload(storage: Storage, uploads: list[Upload], workers: int, progress: Prog
     return sent[0]
 
 
+def renew(storage: Storage, uploads: list[Upload], workers: int) -> list[Upload]:
+    """Renew the age of existing objects a push is about to reference (see gc); return those
+    that vanished meanwhile and must be uploaded again."""
+    gone: list[Upload] = []
+
+    def task(up: Upload) -> Callable[[], None]:
+        def run() -> None:
+            if not storage.touch(object_key(up.obj)):
+                gone.append(up)
+
+        return run
+
+    run_parallel((task(u) for u in uploads), workers)
+    return gone
+
+
 @dataclass
 class _Segment:
     offset: int  # in the object

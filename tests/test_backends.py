@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -288,3 +289,19 @@ def test_mode_and_empty_dir_changes_are_new_versions(remote, make_dataset):
     assert api.push_report("md", config=a).up_to_date
     ds = etc.pull("md", config=remote.config("b"))
     assert (ds["train"] / "empty").is_dir() and os.stat(ds["train"] / "run.sh").st_mode & 0o100
+
+
+def test_touch_renews_the_age_and_keeps_the_bytes(remote):
+    storage = open_storage(remote.config("a"))
+    key = object_key("e" * 64)
+    storage.put(key, BytesSource(b"kept as it is"))
+
+    def mtime() -> float:
+        return next(i.mtime for i in storage.list(key) if i.key == key)
+
+    before = mtime()
+    time.sleep(1.1)  # S3 reports whole seconds
+    assert storage.touch(key) is True
+    assert mtime() >= before + 1
+    assert storage.get(key) == b"kept as it is"
+    assert storage.touch(object_key("d" * 64)) is False

@@ -149,6 +149,11 @@ class Storage(ABC):
         """Whether `key` exists."""
 
     @abstractmethod
+    def touch(self, key: str) -> bool:
+        """Make `key`'s modification time now, without changing its bytes (so `etc gc`'s grace
+        period starts again for an object a push is about to reference); False if it is absent."""
+
+    @abstractmethod
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every key starting with `prefix` (a plain string prefix, not a folder), any order."""
 

@@ -95,6 +95,15 @@ class FileStorage(Storage):
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def touch(self, key: str) -> bool:
+        try:
+            os.utime(self._path(key))
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise RemoteError(f"cannot touch {key} on {self.url}: {exc.strerror}") from None
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         # Walk only the deepest folder the prefix names, then filter by the full prefix.
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
