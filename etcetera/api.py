@@ -19,7 +19,7 @@ from .errors import ConflictError, DatasetError, EtcError, NotFoundError
 from .home import Home, State
 from .manifest import EMPTY_SHA256, FileEntry, Manifest, Part
 from .names import check_name, parse_ref
-from .packing import CHUNK, NewFile, chunk_count, chunk_list_id, group_of, hash_file, hash_range, plan_uploads
+from .packing import CHUNK, NewFile, chunk_list_id, chunk_ranges, group_of, hash_file, hash_range, plan_uploads
 from .progress import Progress
 from .remote import Remote
 from .storage import open_storage
@@ -303,8 +303,8 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
             found: list = []
             sent = upload(r.storage, uploads, cfg.worker_count, bar, found)
         if found:
-            # Objects already on the remote are leftovers of an interrupted push: a gc may judge
-            # them orphans right now.  Renewing their age before the manifest names them makes
+            # Objects already on the remote that no version this push builds on names (leftovers of
+            # an interrupted push, or another dataset's): a gc may judge them orphans right now.  Renewing their age before the manifest names them makes
             # such a gc keep them; any it already deleted are uploaded again.
             sent += upload(r.storage, renew(r.storage, found, cfg.worker_count), cfg.worker_count,
                            Progress(0, "", False))
@@ -355,7 +355,7 @@ def _hash_all(root: Path, files: list[LocalFile], state: State) -> dict[str, tup
     batch_bytes = 0
     for f in files:
         cached = state.cached_hash(f)
-        if cached is not None:
+        if cached is not None and (f.size <= CHUNK or (cached[1] and cached[0] == chunk_list_id(cached[1]))):
             out[f.rel] = cached
         elif f.size == 0:
             out[f.rel] = (EMPTY_SHA256, None)
@@ -375,8 +375,8 @@ def _hash_all(root: Path, files: list[LocalFile], state: State) -> dict[str, tup
         return [hash_range(root / f.rel, 0, f.size) for f in batch]
 
     with ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2)), thread_name_prefix="etc-hash") as pool:
-        pieces = {f.rel: [pool.submit(hash_range, root / f.rel, i * CHUNK, min(CHUNK, f.size - i * CHUNK))
-                          for i in range(chunk_count(f.size))] for f in chunked}
+        pieces = {f.rel: [pool.submit(hash_range, root / f.rel, offset, length) for offset, length in chunk_ranges(f.size)]
+                  for f in chunked}
         for batch, shas in zip(batches, pool.map(hash_batch, batches)):
             for f, sha in zip(batch, shas):
                 out[f.rel] = (sha, None)
@@ -473,11 +473,12 @@ def pull_report(ref: str, *, config: Config | None = None, force: bool = False,
                 os.chmod(staged / fe.path, 0o755 if fe.executable else 0o644)
             (staged / "data").mkdir(exist_ok=True)
             new_state = State(version=target, remote=r.url, partitions=wanted)
-            sha_of = {fe.path: fe.sha256 for fe in selected}
+            ids = {fe.path: (fe.sha256, tuple(p.obj for p in fe.parts) if len(fe.parts) > 1 else None)
+                   for fe in selected}
             files_now, dirs_now = scan_files(staged)
             new_state.dirs = sorted(dirs_now)
             for f in files_now:
-                new_state.remember(f, sha_of[f.rel], None)
+                new_state.remember(f, *ids[f.rel])
             home.install(name, staged)
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)

@@ -47,13 +47,14 @@ def hash_file(path: Path, size: int) -> tuple[str, tuple[str, ...] | None]:
     sha256 of its chunk list (`chunk_list_id`), so its chunks can be hashed on every core at once.
     """
     if size > CHUNK:
-        chunks = tuple(hash_range(path, i * CHUNK, min(CHUNK, size - i * CHUNK)) for i in range(chunk_count(size)))
+        chunks = tuple(hash_range(path, offset, length) for offset, length in chunk_ranges(size))
         return chunk_list_id(chunks), chunks
     return hash_range(path, 0, size), None
 
 
-def chunk_count(size: int) -> int:
-    return -(-size // CHUNK) if size > CHUNK else 0
+def chunk_ranges(size: int) -> list[tuple[int, int]]:
+    """(offset, length) of each chunk of a file of `size` bytes; none when it is not chunked."""
+    return [(offset, min(CHUNK, size - offset)) for offset in range(0, size, CHUNK)] if size > CHUNK else []
 
 
 def hash_range(path: Path, offset: int, length: int) -> str:
@@ -79,17 +80,16 @@ def plan_uploads(new_files: list[NewFile], workers: int) -> tuple[dict[str, tupl
         if f.sha256 in parts or f.size == 0:
             parts.setdefault(f.sha256, ())
             continue
-        if f.size >= LARGE:
-            if f.chunks:
-                chunk_parts = []
-                for i, cid in enumerate(f.chunks):
-                    length = min(CHUNK, f.size - i * CHUNK)
-                    uploads.setdefault(cid, Upload(cid, [(f.path, i * CHUNK, length)], length))
-                    chunk_parts.append(Part(cid, 0, length))
-                parts[f.sha256] = tuple(chunk_parts)
-            else:
-                uploads.setdefault(f.sha256, Upload(f.sha256, [(f.path, 0, f.size)], f.size))
-                parts[f.sha256] = (Part(f.sha256, 0, f.size),)
+        if f.size > CHUNK:
+            # Its id names its chunk list, so the chunks must be known (zip refuses a mismatch).
+            chunk_parts = []
+            for cid, (offset, length) in zip(f.chunks or (), chunk_ranges(f.size), strict=True):
+                uploads.setdefault(cid, Upload(cid, [(f.path, offset, length)], length))
+                chunk_parts.append(Part(cid, 0, length))
+            parts[f.sha256] = tuple(chunk_parts)
+        elif f.size >= LARGE:
+            uploads.setdefault(f.sha256, Upload(f.sha256, [(f.path, 0, f.size)], f.size))
+            parts[f.sha256] = (Part(f.sha256, 0, f.size),)
         else:
             parts[f.sha256] = ()  # placeholder, filled when packed
             small.setdefault(f.group, []).append(f)

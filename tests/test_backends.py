@@ -305,3 +305,15 @@ def test_touch_renews_the_age_and_keeps_the_bytes(remote):
     assert mtime() >= before + 1
     assert storage.get(key) == b"kept as it is"
     assert storage.touch(object_key("d" * 64)) is False
+
+
+def test_a_pulled_chunked_file_pushed_to_another_remote_stays_whole(file_remote, make_dataset, tmp_path):
+    # The home knows the file from a pull (no hashing), but the new remote has none of its chunks.
+    big = os.urandom(17 * 1024 * 1024 + 5)
+    etc.register(make_dataset("moved", {"train/big.bin": big}), config=file_remote.config("a"))
+    etc.push("moved", config=file_remote.config("a"))
+    etc.pull("moved", config=file_remote.config("b"))
+    elsewhere = f"file://{tmp_path / 'second-remote'}"
+    assert etc.push("moved", config=etc.Config(elsewhere, home=str(tmp_path / "b")), force=True) == "moved@1"
+    ds = etc.pull("moved", config=etc.Config(elsewhere, home=str(tmp_path / "c")))
+    assert (ds["train"] / "big.bin").read_bytes() == big
