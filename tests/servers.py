@@ -27,6 +27,8 @@ _AWS_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "
 # (real GCS keeps them; moto keeps the S3 equivalent, so nothing is skipped there).
 GCS_EMULATOR_CANNOT = ("gcp-storage-emulator ignores if_generation_match (it overwrites an existing object), "
                        "so it cannot refuse a second create of one object (nor a lost publish race); real GCS enforces it")
+GCS_EMULATOR_KEEPS_UPDATED = ("gcp-storage-emulator does not renew an object's `updated` time on a metadata update; "
+                              "real GCS does (`updated` is the time of the last metadata change)")
 _GCP_ENV = ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUDSDK_CONFIG")
 
 

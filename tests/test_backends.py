@@ -302,9 +302,13 @@ def test_touch_renews_the_age_and_keeps_the_bytes(remote):
     before = mtime()
     time.sleep(1.1)  # S3 reports whole seconds
     assert storage.touch(key) is True
-    assert mtime() >= before + 1
     assert storage.get(key) == b"kept as it is"
     assert storage.touch(object_key("d" * 64)) is False
+    if remote.kind == "gs":
+        from servers import GCS_EMULATOR_KEEPS_UPDATED
+
+        pytest.skip(GCS_EMULATOR_KEEPS_UPDATED)
+    assert mtime() >= before + 1
 
 
 def test_a_pulled_chunked_file_pushed_to_another_remote_stays_whole(file_remote, make_dataset, tmp_path):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any, Callable, Iterator
 from urllib.parse import urlparse
 
@@ -263,10 +264,12 @@ class GCSStorage(Storage):
         return bool(self._call("check", key, blob.exists, retry=RETRY, timeout=TIMEOUT))
 
     def touch(self, key: str) -> bool:
-        # A copy onto itself (inside GCS, no bytes travel) renews `updated`, the time `list` reports.
+        # A metadata update renews `updated` (the time `list` reports) and keeps the bytes and the
+        # object's ACL; a copy onto itself would give a public object the bucket's default ACL.
         blob = self.bucket.blob(self._key(key))
+        blob.metadata = {"etcetera-touched": str(int(time.time()))}
         try:
-            self._call("touch", key, self.bucket.copy_blob, blob, self.bucket, blob.name, retry=RETRY, timeout=TIMEOUT)
+            self._call("touch", key, blob.patch, retry=RETRY, timeout=TIMEOUT)
             return True
         except NotFoundError:
             return False
