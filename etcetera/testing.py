@@ -110,3 +110,75 @@ def make_gcs_bucket(emulator_url: str, name: str | None = None, project: str = "
                             client_options={"api_endpoint": emulator_url})
     client.create_bucket(name)
     return name
+
+
+class TokenService:
+    """A loopback OAuth2 token endpoint (see `gcs_token_service`): `url` for a service account's
+    `token_uri`, `grants` counts the signed grants it received."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.grants = 0
+
+
+@contextlib.contextmanager
+def gcs_token_service(refuse: bool = False) -> Iterator[TokenService]:
+    """Run an OAuth2 token endpoint on a free 127.0.0.1 port that grants every JWT-bearer request a
+    bearer token (which the GCS emulator accepts), or with `refuse` answers 400 invalid_grant and
+    echoes the request back, as a broken server might.  With `service_account_info`, a client
+    really signs with a private key and fetches a token, and nothing leaves the machine."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    service = TokenService("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("latin-1")
+            if refuse or "assertion=" not in body:
+                status, doc = 400, {"error": "invalid_grant", "error_description": f"refused: {body[:300]}"}
+            else:
+                service.grants += 1
+                status, doc = 200, {"access_token": f"ya29.loopback-{uuid.uuid4().hex}", "expires_in": 3600,
+                                    "token_type": "Bearer"}
+            payload = json.dumps(doc).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    service.url = f"http://127.0.0.1:{server.server_address[1]}/token"
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield service
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def service_account_info(token_uri: str, project: str = "etc-test") -> dict:
+    """A service-account JSON with a freshly generated RSA key (the client really signs with it)
+    whose token endpoint is `token_uri`.  Needs `cryptography`."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    return {
+        "type": "service_account", "project_id": project, "private_key_id": uuid.uuid4().hex, "private_key": pem,
+        "client_email": f"etc-test@{project}.iam.gserviceaccount.com", "client_id": "1",
+        "token_uri": token_uri,
+    }
+
+
+def private_key_lines(info: dict) -> list[str]:
+    """Whole lines of a service account's key, and its key id: what must never appear in output."""
+    body = [line for line in info["private_key"].splitlines() if "PRIVATE KEY" not in line and len(line) >= 40]
+    return [info["private_key_id"], *body]

@@ -4,12 +4,10 @@ messages, repr(Config), or any file written to the home."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -185,60 +183,21 @@ def test_file_remote_with_planted_secrets_never_leaks(file_remote, tmp_path, use
     _scan_tree(Path(file_remote.url[7:]), "remote")
 
 
-@contextlib.contextmanager
-def _token_service() -> Iterator[int]:
-    """A loopback OAuth token endpoint that refuses every grant at once (400 invalid_grant) and
-    reflects what it received into its answer, as a hostile or broken server might."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Refuse(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("latin-1")
-            payload = json.dumps({"error": "invalid_grant", "error_description": f"refused: {body[:300]}"}).encode()
-            self.send_response(400)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def _real_looking_service_account(token_port: int) -> dict:
-    """A service-account JSON with a genuine RSA key (so the client really signs with it) whose
-    token endpoint is on loopback (so nothing leaves 127.0.0.1)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    return {**SA, "private_key": pem, "token_uri": f"http://127.0.0.1:{token_port}/token"}
-
-
 @pytest.mark.parametrize("inline", [True, False], ids=["json-in-config", "json-file"])
 def test_gcs_service_account_never_leaks(inline, tmp_path, user, monkeypatch):
     pytest.importorskip("google.cloud.storage")
     pytest.importorskip("cryptography")
-    from etcetera.testing import gcs_emulator, make_gcs_bucket
+    from etcetera.testing import gcs_emulator, gcs_token_service, make_gcs_bucket, private_key_lines, service_account_info
 
     for name in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_GCE_CHECK", "true")
-    with _token_service() as port, gcs_emulator() as emulator:
-        sa = _real_looking_service_account(port)
-        body_lines = [line for line in sa["private_key"].splitlines() if "PRIVATE KEY" not in line]
+    # The token endpoint refuses every grant and echoes the request back into its error.
+    with gcs_token_service(refuse=True) as token, gcs_emulator() as emulator:
+        # A genuine RSA key (so the client really signs with it) under the planted key id.
+        sa = {**SA, "private_key": service_account_info(token.url)["private_key"], "token_uri": token.url}
         # Whole 64-character lines of the key (a short last line could match any base64 by chance).
-        needles = [sa["private_key_id"], *(line for line in body_lines if len(line) >= 40)]
+        needles = private_key_lines(sa)
         sa_file = tmp_path / "sa.json"
         sa_file.write_text(json.dumps(sa))
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator)
