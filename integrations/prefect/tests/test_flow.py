@@ -256,3 +256,43 @@ def test_local_config_only_when_asked(tmp_path: Path, _isolated_home: Path) -> N
 
     assert push_with_local_config(str(source)) == "local-birds@1"
     assert etc.versions("local-birds", config=etc.Config(f"file://{remote}")) == [1]
+
+
+@pytest.fixture
+def gcs_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[EtcRepository, Any, dict]]:
+    """A block on the GCS emulator holding a service account with a real key; its token endpoint
+    (on loopback) grants tokens, so the client really signs with that key."""
+    pytest.importorskip("google.cloud.storage")
+    pytest.importorskip("cryptography")
+    from etcetera.testing import gcs_emulator, gcs_token_service, make_gcs_bucket, service_account_info
+
+    monkeypatch.setenv("NO_GCE_CHECK", "true")
+    with gcs_token_service() as token, gcs_emulator() as emulator:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator)
+        sa = service_account_info(token.url)
+        block = EtcRepository(url=f"gs://{make_gcs_bucket(emulator)}/datasets", home=str(tmp_path / "home"),
+                              project="etc-test", service_account_info=sa)
+        yield block, token, sa
+
+
+def test_example_flow_on_gcs_with_a_service_account_block(gcs_block, example: ModuleType, tmp_path: Path,
+                                                          debug_logs: pytest.LogCaptureFixture,
+                                                          capfd: pytest.CaptureFixture) -> None:
+    from etcetera.testing import private_key_lines
+
+    block, token, sa = gcs_block
+    block_name = _save(block)
+    assert EtcRepository.load(block_name).service_account_info.get_secret_value() == sa
+    state = example.etcetera_roundtrip(block_name, str(tmp_path / "work"), dataset="squares", return_state=True)
+
+    assert state.is_completed(), state.message
+    assert state.result()["ref"] == "squares@1"
+    assert token.grants >= 1  # the saved key really signed a token request
+    assert etc.versions("squares", config=block.get_config()) == [1]
+    api_logs = _run_logs(state.state_details.flow_run_id)
+    assert any(m.startswith("Pushing squares to gs://") for m in api_logs)
+    out, err = capfd.readouterr()
+    formatter = logging.Formatter()
+    seen = [*api_logs, out, err, *(formatter.format(r) for r in debug_logs.records), repr(block)]
+    leaked = sum(n in text for n in private_key_lines(sa) for text in seen)
+    assert not leaked, f"the service-account key appears {leaked} time(s) in logs or output"
