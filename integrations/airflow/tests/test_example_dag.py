@@ -7,7 +7,7 @@ import hashlib
 import json
 import importlib.util
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,12 @@ consumer()
 @dataclass
 class Backend:
     url: str
-    login: str
-    password: str
+    login: str | None
+    password: str | None
     extra: dict[str, Any]
     asset_prefix: str
+    secrets: list[str] = field(default_factory=list)  # what must appear nowhere: the password, or key lines
+    token: Any = None  # GCS: the loopback token service, which counts the grants it gave
 
     def config(self, home: Path) -> etc.Config:
         """An independent Config on the same remote, for checking what the DAG did."""
@@ -53,19 +55,39 @@ def _s3_available() -> bool:
     return importlib.util.find_spec("etcetera.storage.s3") is not None
 
 
-@pytest.fixture(params=["file", "s3"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+@pytest.fixture(params=["file", "s3", "gs"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
     if request.param == "file":
         remote = tmp_path / "remote"
         remote.mkdir()
-        yield Backend(f"file://{remote}", "AKIAPLANTEDKEYID0001", PLANTED_PASSWORD, {}, f"etc://file{remote}")
+        yield Backend(f"file://{remote}", "AKIAPLANTEDKEYID0001", PLANTED_PASSWORD, {}, f"etc://file{remote}",
+                      [PLANTED_PASSWORD])
+        return
+    if request.param == "gs":
+        # A service account with a real key in the connection's extra; the loopback token
+        # endpoint grants a token, so the task really signs with that key.
+        pytest.importorskip("google.cloud.storage")
+        pytest.importorskip("cryptography")
+        from etcetera.testing import (gcs_emulator, gcs_token_service, make_gcs_bucket, private_key_lines,
+                                      service_account_info)
+
+        monkeypatch.setenv("NO_GCE_CHECK", "true")
+        monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+        with gcs_token_service() as token, gcs_emulator() as emulator:
+            monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator)
+            sa = service_account_info(token.url)
+            bucket = make_gcs_bucket(emulator)
+            yield Backend(f"gs://{bucket}/datasets", None, None,
+                          {"google_application_credentials": json.dumps(sa), "project": "etc-test"},
+                          f"etc://gs/{bucket}/datasets", private_key_lines(sa), token)
         return
     if not _s3_available():
         pytest.skip("etcetera has no S3 backend yet")
     with moto_server() as endpoint:
         bucket = make_bucket(endpoint)
         yield Backend(f"s3://{bucket}/datasets", TEST_KEY_ID, TEST_SECRET,
-                      {"endpoint_url": endpoint, "region_name": "us-east-1"}, f"etc://s3/{bucket}/datasets")
+                      {"endpoint_url": endpoint, "region_name": "us-east-1"}, f"etc://s3/{bucket}/datasets",
+                      [TEST_SECRET])
 
 
 def digest(root: Path) -> dict[str, str]:
@@ -147,9 +169,12 @@ def test_example_dag_pushes_waits_pulls_and_checks(example_dag, backend: Backend
     assert [e.extra for e in events] == [{"ref": f"{DATASET}@1", "version": 1}]
     assert queued == [uri]  # data-aware scheduling: the consumer DAG is due
 
-    # The connection's password appears nowhere Airflow wrote logs or state.
-    assert backend.password not in logs
-    assert backend.password not in airflow_files_text()
+    # The connection's secrets appear nowhere Airflow wrote logs or state.
+    assert backend.secrets
+    stored = airflow_files_text()
+    assert not [n for n in backend.secrets if n in logs or n in stored]
+    if backend.token is not None:
+        assert backend.token.grants >= 1  # the service account really signed a token request
 
 
 BROKEN_DAG = '''
