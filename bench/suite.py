@@ -23,8 +23,8 @@ ETC = "etcetera"
 AWS = "aws s3 sync"
 BOTO = "boto3 parallel"
 CP = "cp -r"
-FLOOR = "start-up floor"
-REPUSH_WARM = "re-push unchanged, in-process"  # etc.push() again in a process that already pushed  # `etc list -r` (S3) or `etc list` (file://): the fixed cost of a command
+FLOOR = "start-up floor"  # `etc list -r` (S3) or `etc list` (file://): the fixed cost of a command
+REPUSH_WARM = "re-push unchanged, in-process"  # etc.push() again in a process that already pushed
 
 
 @dataclass

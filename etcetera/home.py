@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .compactjson import pieces
 from .dataset import LocalFile
 from .errors import DatasetError
 from .names import NAME_RE, check_name
@@ -91,16 +92,8 @@ class Home:
     def save_state(self, name: str, state: State) -> None:
         folder = self._ensure("state")
         tmp = folder / f".{name}.{os.urandom(16).hex()}.tmp"
-        # Written a thousand files at a time: one string for 50,000 files would cost ~25 MB more.
-        head = json.dumps({**state.__dict__, "files": {}}, separators=(",", ":"))
-        cut = head.index('"files":{}') + len('"files":{')
-        items = list(state.files.items())
         with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(head[:cut])
-            for i in range(0, len(items), 1000):
-                chunk = json.dumps(dict(items[i:i + 1000]), separators=(",", ":"))[1:-1]
-                fh.write(("," if i else "") + chunk)
-            fh.write(head[cut:])
+            fh.writelines(pieces({**state.__dict__, "files": {}}, "files", list(state.files.items())))
         os.replace(tmp, folder / f"{name}.json")
 
     def drop_state(self, name: str) -> None:

@@ -15,6 +15,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from .compactjson import pieces
 from .dataset import partition_of
 from .errors import FormatError, InvalidNameError
 from .names import check_name
@@ -94,21 +95,9 @@ class Manifest:
             "dirs": self.dirs,
             "files": [],
         }
-        # Encoded and compressed a thousand files at a time: a document of 50,000 dicts, or its
-        # whole text, would cost tens of MB more.  The bytes equal gzip.compress(text, 6, mtime=0).
-        text = _dumps(head)
+        # Compressed as it is encoded (see compactjson); the bytes equal gzip.compress(text, 6, mtime=0).
         z = zlib.compressobj(6, zlib.DEFLATED, 31)
-        out = [z.compress(text[:-2].encode())]
-        for i in range(0, len(self.files), 1000):
-            batch = _dumps([{
-                "path": f.path,
-                "size": f.size,
-                "sha256": f.sha256,
-                **({"x": True} if f.executable else {}),
-                "parts": [[p.obj, p.offset, p.length] for p in f.parts],
-            } for f in self.files[i:i + 1000]])
-            out.append(z.compress(f"{',' if i else ''}{batch[1:-1]}".encode()))
-        out.append(z.compress(b"]}"))
+        out = [z.compress(piece.encode()) for piece in pieces(head, "files", self.files, _file_doc)]
         out.append(z.flush())
         return b"".join(out)
 
@@ -128,8 +117,14 @@ class Manifest:
             raise FormatError(f"manifest {where} is invalid ({exc}): refusing to use it") from None
 
 
-def _dumps(doc: Any) -> str:
-    return json.dumps(doc, separators=(",", ":"))
+def _file_doc(f: FileEntry) -> dict:
+    return {
+        "path": f.path,
+        "size": f.size,
+        "sha256": f.sha256,
+        **({"x": True} if f.executable else {}),
+        "parts": [[p.obj, p.offset, p.length] for p in f.parts],
+    }
 
 
 def check_rel_path(path: Any) -> str:
