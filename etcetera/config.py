@@ -17,22 +17,27 @@ from .errors import ConfigError
 
 DEFAULT_CONFIG_PATH = "~/.etc.toml"
 DEFAULT_HOME = "~/.etc"
-SECRET_KEYS = frozenset(
-    {"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "google_application_credentials"}
-)
-_TYPES: dict[str, tuple[type, ...]] = {
-    "url": (str,),
-    "home": (str, Path),
-    "public": (bool,),
-    "endpoint_url": (str,),
-    "aws_access_key_id": (str,),
-    "aws_secret_access_key": (str,),
-    "aws_session_token": (str,),
-    "region_name": (str,),
-    "google_application_credentials": (str, dict, Path),
-    "project": (str,),
-    "workers": (int,),
-}
+DEFAULT_WORKERS = 16
+DEFAULT_GIVE_UP_SECONDS = 10.0
+
+
+def _key(types: tuple[type, ...], help: str, label: str, *, secret: bool = False, default: Any = None,
+         kw_only: bool = True) -> Any:
+    """A Config field carrying what plugins and docs need to know about it (see `config_keys`)."""
+    return field(default=default, kw_only=kw_only,
+                 metadata={"types": types, "help": help, "label": label, "secret": secret})
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One configuration key.  `config_keys()` is the single list that the file format, `repr`,
+    and every orchestrator plugin (Airflow connection, Prefect block, Dagster resource) derive from."""
+
+    name: str
+    types: tuple[type, ...]
+    help: str
+    label: str
+    secret: bool
 
 
 @dataclass(frozen=True, repr=False)
@@ -41,19 +46,30 @@ class Config:
 
     `google_application_credentials` is a path to a service-account JSON file, or the
     JSON itself (a dict or a string starting with '{').  Secrets never appear in repr/str.
+    A new key is one field here: `config_keys()` carries it to the plugins.
     """
 
-    url: str | None = None
-    home: str | Path | None = field(default=None, kw_only=True)
-    public: bool = field(default=False, kw_only=True)
-    endpoint_url: str | None = field(default=None, kw_only=True)
-    aws_access_key_id: str | None = field(default=None, kw_only=True)
-    aws_secret_access_key: str | None = field(default=None, kw_only=True)
-    aws_session_token: str | None = field(default=None, kw_only=True)
-    region_name: str | None = field(default=None, kw_only=True)
-    google_application_credentials: str | dict | Path | None = field(default=None, kw_only=True)
-    project: str | None = field(default=None, kw_only=True)
-    workers: int | None = field(default=None, kw_only=True)
+    url: str | None = _key((str,), "The remote: file:///path, s3://bucket[/prefix] or gs://bucket[/prefix].",
+                           "Remote URL", kw_only=False)
+    home: str | Path | None = _key((str, Path), "Local folder that holds datasets (default ~/.etc).", "Home")
+    public: bool = _key((bool,), "Public datasets: pushes make objects publicly readable, and readers "
+                        "without credentials send anonymous requests.", "Public", default=False)
+    endpoint_url: str | None = _key((str,), "S3-compatible endpoint (MinIO, Ceph, R2, ...); unset for AWS.",
+                                    "Endpoint URL")
+    aws_access_key_id: str | None = _key((str,), "S3 access key id.", "AWS Access Key ID", secret=True)
+    aws_secret_access_key: str | None = _key((str,), "S3 secret access key.", "AWS Secret Access Key",
+                                             secret=True)
+    aws_session_token: str | None = _key((str,), "S3 session token, for temporary credentials.",
+                                         "AWS Session Token", secret=True)
+    region_name: str | None = _key((str,), "S3 region.", "Region")
+    google_application_credentials: str | dict | Path | None = _key(
+        (str, dict, Path), "GCS service account: a path to its JSON key file, or the JSON itself.",
+        "GCS Service Account", secret=True)
+    project: str | None = _key((str,), "GCS project.", "GCS Project")
+    workers: int | None = _key((int,), f"Parallel transfers (default {DEFAULT_WORKERS}).", "Workers")
+    give_up_seconds: float | None = _key(
+        (int, float), f"How long to keep retrying a failing or unreachable remote before giving up "
+        f"with an error (default {DEFAULT_GIVE_UP_SECONDS:g}).", "Give Up After (seconds)")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -62,11 +78,15 @@ class Config:
                 continue
             if f.name == "public" and not isinstance(value, bool):
                 raise ConfigError(f"config key 'public' must be true or false, not {type(value).__name__}")
-            if not isinstance(value, _TYPES[f.name]) or (f.name == "workers" and isinstance(value, bool)):
-                expected = " or ".join(t.__name__ for t in _TYPES[f.name])
+            types = f.metadata["types"]
+            if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+                expected = " or ".join(t.__name__ for t in types)
                 raise ConfigError(f"config key '{f.name}' must be {expected}, not {type(value).__name__}")
         if self.workers is not None and not 1 <= self.workers <= 256:
             raise ConfigError(f"config key 'workers' must be between 1 and 256, not {self.workers}")
+        if self.give_up_seconds is not None and not 0 < self.give_up_seconds <= 3600:
+            raise ConfigError(f"config key 'give_up_seconds' must be more than 0 and at most 3600, "
+                              f"not {self.give_up_seconds}")
         if self.url is not None:
             url = self.url.strip()
             if "://" not in url:
@@ -83,7 +103,12 @@ class Config:
     @property
     def worker_count(self) -> int:
         """Parallel transfers: the configured `workers`, else 16 (I/O bound, not CPU bound)."""
-        return self.workers or 16
+        return self.workers or DEFAULT_WORKERS
+
+    @property
+    def give_up(self) -> float:
+        """Seconds to keep retrying a failing remote before an operation gives up."""
+        return float(self.give_up_seconds or DEFAULT_GIVE_UP_SECONDS)
 
     def service_account_info(self) -> dict | None:
         """The GCS service-account JSON as a dict when given inline, else None (a path or nothing)."""
@@ -108,7 +133,7 @@ class Config:
             value = getattr(self, f.name)
             if value is None or (f.name == "public" and value is False):
                 continue
-            out[f.name] = value if secrets or f.name not in SECRET_KEYS else "***"
+            out[f.name] = value if secrets or not f.metadata["secret"] else "***"
         return out
 
     def __repr__(self) -> str:
@@ -150,3 +175,12 @@ class Config:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file} is not valid TOML ({exc}): fix the syntax, e.g. url = \"s3://bucket\"") from None
         return cls.from_dict(data, source=str(file))
+
+
+def config_keys() -> tuple[ConfigKey, ...]:
+    """Every Config key, in order, with its accepted types, help text, UI label and secrecy."""
+    return tuple(ConfigKey(f.name, f.metadata["types"], f.metadata["help"], f.metadata["label"],
+                           f.metadata["secret"]) for f in fields(Config))
+
+
+SECRET_KEYS = frozenset(k.name for k in config_keys() if k.secret)

@@ -8,6 +8,15 @@ from .errors import InvalidNameError
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_NAME = 128
+# ASCII digits only: str.isdigit() and int() also accept '²' or '١', which are no version numbers.
+VERSION_RE = re.compile(r"[0-9]{1,10}")
+
+
+def parse_version(text: str) -> int | None:
+    """The version number `text` spells in ASCII digits ('3', '0000000003'), or None if it is not one."""
+    if not VERSION_RE.fullmatch(text):
+        return None
+    return int(text) or None
 
 
 def check_name(name: object, what: str = "dataset name") -> str:
@@ -31,6 +40,7 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     check_name(name)
     if not sep:
         return name, None
-    if not version.isdigit() or int(version) < 1 or len(version) > 9:
-        raise InvalidNameError(f"invalid version in {ref!r}: use name@N with N a positive number")
-    return name, int(version)
+    number = parse_version(version) if len(version) <= 9 else None
+    if number is None:
+        raise InvalidNameError(f"invalid version in {ref!r}: use name@N with N a positive number (digits 0-9)")
+    return name, number

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from .errors import ConflictError, NotFoundError
 from .manifest import Manifest
-from .names import NAME_RE
+from .names import NAME_RE, parse_version
 from .storage import Storage
+
+log = logging.getLogger("etcetera")
 
 DATASETS = "datasets/"
 OBJECTS = "objects/"
@@ -19,6 +23,19 @@ def manifest_key(name: str, version: int) -> str:
     return f"{DATASETS}{name}/{version:010d}.json.gz"
 
 
+def parse_manifest_key(key: str) -> tuple[str, int] | None:
+    """(name, version) for a key `datasets/<name>/<version>.json.gz`, else None.  Anything else
+    under datasets/ (a stray upload, '²³.json.gz') is ignored, never fatal, and shown with -v."""
+    parts = key.split("/")
+    if len(parts) == 3 and parts[0] == DATASETS[:-1] and parts[2].endswith(".json.gz") \
+            and NAME_RE.fullmatch(parts[1]):
+        version = parse_version(parts[2][:-8])
+        if version is not None:
+            return parts[1], version
+    log.debug("ignoring %s on the remote: not a dataset version's manifest", key)
+    return None
+
+
 class Remote:
     """Reads and publishes versions of datasets on one storage root."""
 
@@ -30,9 +47,9 @@ class Remote:
         """Published versions of `name`, newest first."""
         found = []
         for info in self.storage.list(f"{DATASETS}{name}/"):
-            stem = info.key.rsplit("/", 1)[-1]
-            if stem.endswith(".json.gz") and stem[:-8].isdigit() and info.key.count("/") == 2:
-                found.append(int(stem[:-8]))
+            parsed = parse_manifest_key(info.key)
+            if parsed is not None and parsed[0] == name:
+                found.append(parsed[1])
         return sorted(found, reverse=True)
 
     def latest(self, name: str) -> int | None:
@@ -43,11 +60,9 @@ class Remote:
         """Every dataset with its latest version."""
         latest: dict[str, int] = {}
         for info in self.storage.list(DATASETS):
-            parts = info.key.split("/")
-            if len(parts) != 3 or not parts[2].endswith(".json.gz") or not parts[2][:-8].isdigit():
-                continue
-            if NAME_RE.fullmatch(parts[1]):
-                latest[parts[1]] = max(latest.get(parts[1], 0), int(parts[2][:-8]))
+            parsed = parse_manifest_key(info.key)
+            if parsed is not None:
+                latest[parsed[0]] = max(latest.get(parsed[0], 0), parsed[1])
         return dict(sorted(latest.items()))
 
     def manifest(self, name: str, version: int) -> Manifest:

@@ -321,3 +321,25 @@ def test_a_pulled_chunked_file_pushed_to_another_remote_stays_whole(file_remote,
     assert etc.push("moved", config=etc.Config(elsewhere, home=str(tmp_path / "b")), force=True) == "moved@1"
     ds = etc.pull("moved", config=etc.Config(elsewhere, home=str(tmp_path / "c")))
     assert (ds["train"] / "big.bin").read_bytes() == big
+
+
+def test_stray_keys_under_datasets_are_ignored_not_fatal(remote, make_dataset, caplog):
+    """A key that is no version's manifest (a non-ASCII digit name, a sub-folder, version 0)
+    must not break listing, push or pull on a shared remote; -v names what was ignored."""
+    import logging
+
+    cfg = remote.config("a")
+    etc.register(make_dataset("sd"), config=cfg)
+    assert etc.push("sd", config=cfg) == "sd@1"
+    storage = open_storage(cfg)
+    stray = ["datasets/sd/\u00b2\u00b3.json.gz", "datasets/sd/\u0661.json.gz", "datasets/sd/0000000000.json.gz",
+             "datasets/sd/notes.txt", "datasets/sd/x/0000000002.json.gz", "datasets/\u00b2/0000000001.json.gz"]
+    for key in stray:
+        storage.put(key, BytesSource(b"not a manifest"))
+    with caplog.at_level(logging.DEBUG, logger="etcetera"):
+        assert etc.versions("sd", config=cfg) == [1]
+        assert etc.ls(remote=True, config=cfg) == ["sd"]
+    assert any("\u00b2\u00b3.json.gz" in r.getMessage() and "ignoring" in r.getMessage() for r in caplog.records)
+    (cfg.home_path / "sd" / "data" / "train" / "new.txt").write_text("n")
+    assert etc.push("sd", config=cfg) == "sd@2"
+    assert etc.pull("sd", config=remote.config("b")).version == 2

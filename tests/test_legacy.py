@@ -168,3 +168,13 @@ def test_cli_lists_and_pulls_an_old_dataset(remote, capsys):
     assert etc_main(["--config", str(toml), "pull", "old"]) == 1  # a local copy is never silently replaced
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("etc: error: ") and "pull -f" in err
+
+
+def test_requires_python_admits_no_interpreter_without_tarfile_filters():
+    """Safe extraction uses tarfile's 'data' filter, new in 3.11.4: the declared floor says so."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    for pyproject in [root / "pyproject.toml", *sorted(root.glob("integrations/*/pyproject.toml"))]:
+        spec = tomllib.loads(pyproject.read_text())["project"]["requires-python"]
+        assert spec.replace(" ", "") == ">=3.11.4", f"{pyproject}: {spec}"

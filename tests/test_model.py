@@ -43,12 +43,35 @@ def test_refs():
             parse_ref(bad)
 
 
+@pytest.mark.parametrize("digits", ["\u0661", "\u00b2\u00b3", "\uff11", "\u0967", "1\u0661"])
+def test_only_ascii_digits_are_versions(digits):
+    """'ds@١' is no version 1: str.isdigit() and int() accept these, the version rule does not."""
+    assert digits.isdigit()
+    with pytest.raises(etc.InvalidNameError, match="digits 0-9"):
+        parse_ref(f"ds@{digits}")
+
+
 def test_config_never_shows_secrets():
     cfg = etc.Config("s3://b", aws_access_key_id="AKIDPLANTED", aws_secret_access_key=SECRET,
                      aws_session_token="tok-" + SECRET, google_application_credentials={"private_key": SECRET})
     for text in (repr(cfg), str(cfg), f"{cfg}", repr([cfg])):
         assert SECRET not in text and "AKIDPLANTED" not in text
     assert "s3://b" in repr(cfg)
+
+
+def test_config_keys_are_one_list_with_types_help_and_secrecy():
+    from etcetera.config import SECRET_KEYS, config_keys
+
+    keys = {k.name: k for k in config_keys()}
+    assert list(keys) == [f.name for f in __import__("dataclasses").fields(etc.Config)]
+    assert all(k.help and k.label for k in keys.values())
+    assert SECRET_KEYS == {"aws_access_key_id", "aws_secret_access_key", "aws_session_token",
+                           "google_application_credentials"}
+    assert etc.Config("file:///x", give_up_seconds=2.5).give_up == 2.5
+    assert etc.Config("file:///x").give_up == 10.0
+    for bad in (0, -1, 4000, True, "10"):
+        with pytest.raises(etc.ConfigError, match="give_up_seconds"):
+            etc.Config("file:///x", give_up_seconds=bad)
 
 
 def test_config_load_rules(tmp_path):
