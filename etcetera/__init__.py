@@ -21,10 +21,14 @@ from .errors import (  # noqa: E402
     PartitionNotFound,
     RemoteError,
 )
-from .api import create, dataset, info, ls, pull, purge, push, register, versions  # noqa: E402
+from .names import check_name, parse_ref  # noqa: E402
+from .api import (  # noqa: E402
+    PullReport, PushReport, create, dataset, info, ls, pull, pull_report, purge, push, push_report, register, versions,
+)
 
 __all__ = [
     "Config", "Dataset", "dataset", "register", "create", "purge", "ls", "versions", "info", "push", "pull",
+    "push_report", "pull_report", "PushReport", "PullReport", "check_name", "parse_ref",
     "EtcError", "ConfigError", "ConflictError", "DatasetError", "FormatError", "IntegrityError",
     "InvalidNameError", "NotFoundError", "PartitionNotFound", "RemoteError",
 ]
