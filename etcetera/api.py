@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from . import __version__
+from .catalog import OUTSIDE
 from .config import Config
 from .dataset import Dataset, LocalFile, partition_of, scan_files, summarize, validate_dataset_dir
 from .errors import ConflictError, DatasetError, EtcError, NotFoundError
@@ -190,10 +191,11 @@ def info(ref: str, *, remote: bool = False, config: Config | None = None) -> dic
     version = version or r.latest(name)
     if version is None:
         raise NotFoundError(f"{name} is not on {r.url}: etc list -r shows what is")
-    m = r.manifest(name, version)
-    out = summarize(name, version, ((f.path, f.size) for f in m.files), m.partitions())
-    out.update(created=m.created, author=m.author, remote=r.url)
-    return out
+    head, counts = r.summary(name, version)  # the root alone: no partition's file list is read
+    parts = {p: {"files": n, "bytes": b} for p, (n, b) in sorted(counts.items()) if p != OUTSIDE}
+    return {"name": name, "version": version, "partitions": parts, "files": sum(n for n, _ in counts.values()),
+            "bytes": sum(b for _, b in counts.values()), "created": head.created, "author": head.author,
+            "remote": r.url}
 
 
 def gc(*, config: Config | None = None, grace_hours: float | None = None, dry_run: bool = False):
@@ -232,7 +234,7 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
         pending = state.pending if isinstance(state.pending, list) and len(state.pending) == 3 else None
         if pending and latest is not None and pending[0] == latest and pending[2] == r.url:
             # The last push of this copy published `latest`, then died before recording it.
-            if hashlib.sha256(r.manifest(name, latest).to_bytes()).hexdigest() == pending[1]:
+            if hashlib.sha256(r.manifest_bytes(name, latest)).hexdigest() == pending[1]:
                 state.version, state.remote = latest, r.url
         state.pending = None
         if latest is not None and latest == state.version and state.remote == r.url \
@@ -316,7 +318,7 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
                 parent=latest, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 author=_author(), tool=f"etcetera {__version__}",
             )
-            raw = manifest.to_bytes()
+            raw = r.stage(manifest)
             state.pending = [version, hashlib.sha256(raw).hexdigest(), r.url]
             home.save_state(name, state)  # so a push killed after publishing is recognized next time
             try:
@@ -425,7 +427,7 @@ def pull_report(ref: str, *, config: Config | None = None, force: bool = False,
         target = version or r.latest(name)
         if target is None:
             return _pull_legacy(r, home, name, force, started)
-        manifest = r.manifest(name, target)
+        manifest = r.manifest(name, target, wanted)
         available = manifest.partitions()
         missing = [p for p in wanted or () if p not in available]
         if missing:

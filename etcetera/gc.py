@@ -38,7 +38,7 @@ def collect(remote: Remote, grace_hours: float = DEFAULT_GRACE_HOURS, dry_run: b
     referenced: set[str] = set()
     for name, _ in remote.names().items():
         for version in remote.versions(name):
-            referenced.update(remote.manifest(name, version).objects)
+            referenced.update(remote.referenced(name, version))
     cutoff = time.time() - grace_hours * 3600
     orphans, recent = [], 0
     for info in objects:

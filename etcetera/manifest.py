@@ -72,8 +72,14 @@ class Manifest:
     author: str = ""
     tool: str = ""
 
+    # Set when the manifest was read partially (format etcetera/2): every partition of the version,
+    # although `files` and `dirs` hold only those that were read.
+    partition_names: list[str] | None = None
+
     def partitions(self) -> list[str]:
         """Partition names, from files and from empty partition folders."""
+        if self.partition_names is not None:
+            return list(self.partition_names)
         found = {p for f in self.files if (p := partition_of(f.path))}
         found.update(p for d in self.dirs if (p := partition_of(d, folder=True)))
         return sorted(found)
@@ -97,27 +103,35 @@ class Manifest:
         }
         # Compressed as it is encoded (see compactjson); the bytes equal gzip.compress(text, 6, mtime=0).
         z = zlib.compressobj(6, zlib.DEFLATED, 31)
-        out = [z.compress(piece.encode()) for piece in pieces(head, "files", self.files, _file_doc)]
+        out = [z.compress(piece.encode()) for piece in pieces(head, "files", self.files, file_doc)]
         out.append(z.flush())
         return b"".join(out)
 
     @classmethod
     def from_bytes(cls, raw: bytes, where: str) -> "Manifest":
         """Parse and validate; FormatError names `where` and the rule broken."""
-        try:
-            data = gzip.decompress(raw)
-            if len(data) > MAX_MANIFEST_BYTES:
-                raise ValueError("too large")
-            doc = json.loads(data)
-        except (OSError, EOFError, ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
-            raise FormatError(f"manifest {where} is unreadable ({exc}): the remote is damaged") from None
+        return cls.from_doc(load_gzip_json(raw, f"manifest {where}"), where)
+
+    @classmethod
+    def from_doc(cls, doc: Any, where: str) -> "Manifest":
         try:
             return _parse(doc)
         except (KeyError, TypeError, ValueError, AttributeError, InvalidNameError) as exc:
             raise FormatError(f"manifest {where} is invalid ({exc}): refusing to use it") from None
 
 
-def _file_doc(f: FileEntry) -> dict:
+def load_gzip_json(raw: bytes, what: str) -> Any:
+    """A gzip-compressed JSON document; FormatError (naming `what`) when it is not one."""
+    try:
+        data = gzip.decompress(raw)
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise ValueError("too large")
+        return json.loads(data)
+    except (OSError, EOFError, ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
+        raise FormatError(f"{what} is unreadable ({exc}): the remote is damaged") from None
+
+
+def file_doc(f: FileEntry) -> dict:
     return {
         "path": f.path,
         "size": f.size,
@@ -147,42 +161,55 @@ def _int(value: Any, what: str) -> int:
     return value
 
 
+def parse_objects(raw: Any) -> dict[str, int]:
+    """The `objects` map {id: size}, validated."""
+    objects = {}
+    for oid, size in dict(raw or {}).items():
+        if not _HEX64.fullmatch(oid):
+            raise ValueError(f"bad object id {oid!r}")
+        objects[oid] = _int(size, "object size")
+    return objects
+
+
+def parse_file_entry(item: dict, objects: dict[str, int]) -> FileEntry:
+    """One file's entry, validated against the objects it may reference (a hostile remote's
+    paths, sizes, hashes and ranges are all refused here)."""
+    path = check_rel_path(item["path"])
+    size = _int(item["size"], "size")
+    sha = item["sha256"]
+    if not isinstance(sha, str) or not _HEX64.fullmatch(sha):
+        raise ValueError(f"bad sha256 for {path!r}")
+    parts = []
+    for obj, offset, length in item["parts"]:
+        if obj not in objects:
+            raise ValueError(f"{path!r} refers to unlisted object {obj!r}")
+        _int(offset, "offset"), _int(length, "length")
+        if offset + length > objects[obj]:
+            raise ValueError(f"{path!r} reads past the end of object {obj}")
+        parts.append(Part(obj, offset, length))
+    if sum(p.length for p in parts) != size:
+        raise ValueError(f"parts of {path!r} do not add up to its size")
+    if len(parts) > 1 and any(p.offset != 0 or p.length != objects[p.obj] for p in parts):
+        raise ValueError(f"chunks of {path!r} must be whole objects")
+    if len(parts) > 1 and sha != chunk_list_id([p.obj for p in parts]):
+        raise ValueError(f"sha256 of {path!r} is not the id of its chunk list")
+    return FileEntry(path, size, sha, bool(item.get("x", False)), tuple(parts))
+
+
 def _parse(doc: dict) -> Manifest:
     if doc.get("format") != FORMAT:
         raise ValueError(f"unknown format {doc.get('format')!r} (this etcetera reads {FORMAT}; upgrade it)")
     name = check_name(doc["name"])
     version = _int(doc["version"], "version")
-    objects = {}
-    for oid, size in dict(doc.get("objects") or {}).items():
-        if not _HEX64.fullmatch(oid):
-            raise ValueError(f"bad object id {oid!r}")
-        objects[oid] = _int(size, "object size")
+    objects = parse_objects(doc.get("objects"))
     files = []
     seen: set[str] = set()
     for item in doc["files"]:
-        path = check_rel_path(item["path"])
-        if path in seen:
-            raise ValueError(f"duplicate path {path!r}")
-        seen.add(path)
-        size = _int(item["size"], "size")
-        sha = item["sha256"]
-        if not isinstance(sha, str) or not _HEX64.fullmatch(sha):
-            raise ValueError(f"bad sha256 for {path!r}")
-        parts = []
-        for obj, offset, length in item["parts"]:
-            if obj not in objects:
-                raise ValueError(f"{path!r} refers to unlisted object {obj!r}")
-            _int(offset, "offset"), _int(length, "length")
-            if offset + length > objects[obj]:
-                raise ValueError(f"{path!r} reads past the end of object {obj}")
-            parts.append(Part(obj, offset, length))
-        if sum(p.length for p in parts) != size:
-            raise ValueError(f"parts of {path!r} do not add up to its size")
-        if len(parts) > 1 and any(p.offset != 0 or p.length != objects[p.obj] for p in parts):
-            raise ValueError(f"chunks of {path!r} must be whole objects")
-        if len(parts) > 1 and sha != chunk_list_id([p.obj for p in parts]):
-            raise ValueError(f"sha256 of {path!r} is not the id of its chunk list")
-        files.append(FileEntry(path, size, sha, bool(item.get("x", False)), tuple(parts)))
+        entry = parse_file_entry(item, objects)
+        if entry.path in seen:
+            raise ValueError(f"duplicate path {entry.path!r}")
+        seen.add(entry.path)
+        files.append(entry)
     dirs = [check_rel_path(d) for d in doc.get("dirs") or []]
     dir_set = set(dirs)
     for p in list(seen) + dirs:  # a file cannot also be a folder

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Iterable
 
+from . import catalog
+from .catalog import GroupWriter, Root, group_of, read_shard, read_version
 from .errors import ConflictError, NotFoundError
 from .manifest import Manifest
 from .names import NAME_RE, parse_version
-from .storage import Storage
+from .storage import BytesSource, Storage
 
 log = logging.getLogger("etcetera")
 
@@ -65,23 +69,122 @@ class Remote:
                 latest[parsed[0]] = max(latest.get(parsed[0], 0), parsed[1])
         return dict(sorted(latest.items()))
 
-    def manifest(self, name: str, version: int) -> Manifest:
+    def _version_doc(self, name: str, version: int) -> tuple[bytes, Manifest | Root]:
         key = manifest_key(name, version)
         try:
             raw = self.storage.get(key)
         except NotFoundError:
             raise NotFoundError(f"{name}@{version} does not exist on {self.url}: `etc versions {name}` lists them") from None
-        manifest = Manifest.from_bytes(raw, f"{name}@{version} on {self.url}")
-        if manifest.name != name or manifest.version != version:
-            raise NotFoundError(f"manifest {key} on {self.url} describes {manifest.name}@{manifest.version}, not {name}@{version}")
-        return manifest
+        doc = read_version(raw, f"{name}@{version} on {self.url}")
+        if doc.name != name or doc.version != version:
+            raise NotFoundError(f"manifest {key} on {self.url} describes {doc.name}@{doc.version}, not {name}@{version}")
+        return raw, doc
 
-    def publish(self, manifest: Manifest, raw: bytes | None = None) -> None:
-        """Make a version exist, atomically and only if nobody took that number first.
-        `raw` is `manifest.to_bytes()` when the caller already has it."""
-        raw = manifest.to_bytes() if raw is None else raw
+    def manifest_bytes(self, name: str, version: int) -> bytes:
+        """The published document that makes `name@version` exist, as stored."""
+        return self._version_doc(name, version)[0]
+
+    def manifest(self, name: str, version: int, partitions: Iterable[str] | None = None) -> Manifest:
+        """The version's files and folders: all of them, or (format etcetera/2) only those of
+        `partitions` and outside data/, reading no other partition's metadata.  Either way
+        `partitions()` of the result names every partition of the version."""
+        _, doc = self._version_doc(name, version)
+        if isinstance(doc, Manifest):
+            return doc
+        groups = doc.select(partitions)
+        where = f"{name}@{version} on {self.url}"
+        refs = [(g.name, ref) for g in groups for ref in g.shards]
+
+        def fetch(item: tuple[str, catalog.ShardRef]) -> catalog.Shard:
+            group, ref = item
+            try:
+                raw = self.storage.get(object_key(ref.id))
+            except NotFoundError:
+                raise NotFoundError(f"{where}: metadata shard {ref.id[:12]} of {group} is missing: the remote is damaged") from None
+            return read_shard(raw, ref, group, where)
+
+        if len(refs) > 1:
+            with ThreadPoolExecutor(min(len(refs), self.storage.config.worker_count), "etc-meta") as pool:
+                shards = list(pool.map(fetch, refs))
+        else:
+            shards = [fetch(r) for r in refs]
+        files = [f for sh in shards for f in sh.files]
+        files.sort(key=lambda f: f.path)
+        objects = {o: n for sh in shards for o, n in sh.objects.items()}
+        return Manifest(name=name, version=version, files=files, dirs=sorted(d for sh in shards for d in sh.dirs),
+                        objects=objects, parent=doc.parent, created=doc.created, author=doc.author, tool=doc.tool,
+                        partition_names=doc.partitions())
+
+    def summary(self, name: str, version: int) -> tuple[Manifest | Root, dict[str, tuple[int, int]]]:
+        """(the version's head document, {partition or '.': (files, bytes)}) from the root alone
+        where the format allows (etcetera/2); an etcetera/1 manifest is read whole."""
+        _, doc = self._version_doc(name, version)
+        if isinstance(doc, Root):
+            return doc, {g.partition or catalog.OUTSIDE: (g.files, g.bytes) for g in doc.groups}
+        counts: dict[str, tuple[int, int]] = {p: (0, 0) for p in doc.partitions()}
+        for f in doc.files:
+            key = group_of(f.path)
+            key = key[5:] if key != catalog.OUTSIDE else key
+            n, b = counts.get(key, (0, 0))
+            counts[key] = (n + 1, b + f.size)
+        return doc, counts
+
+    def referenced(self, name: str, version: int) -> set[str]:
+        """Every object the version needs: data objects and, in etcetera/2, its metadata shards."""
+        _, doc = self._version_doc(name, version)
+        if isinstance(doc, Manifest):
+            return set(doc.objects)
+        return set(self.manifest(name, version).objects) | set(doc.shard_ids())
+
+    def stage(self, manifest: Manifest, shard_files: int = catalog.SHARD_FILES) -> bytes:
+        """Upload the version's metadata shards (format etcetera/2; content-addressed, so an
+        unchanged partition's shards already exist) and return the root that `publish` creates."""
+        groups: dict[str, GroupWriter] = {}
+        pending: set[Future] = set()
+        with ThreadPoolExecutor(self.storage.config.worker_count, "etc-meta") as pool:
+
+            def put(sid: str, raw: bytes) -> None:
+                while len(pending) >= 2 * self.storage.config.worker_count:  # bounded memory
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        pending.discard(f)
+                        f.result()
+                pending.add(pool.submit(self._put_object, sid, raw))
+
+            def writer(group: str) -> GroupWriter:
+                if group not in groups:
+                    groups[group] = GroupWriter(group, manifest.objects.__getitem__, put, shard_files)
+                return groups[group]
+
+            for f in manifest.files:
+                writer(group_of(f.path)).add(f)
+            for d in manifest.dirs:
+                writer(group_of(d, folder=True)).add_dir(d)
+            finished = [groups[g].finish() for g in sorted(groups)]
+            for f in pending:
+                f.result()
+        return Root(manifest.name, manifest.version, finished, manifest.parent, manifest.created,
+                    manifest.author, manifest.tool).to_bytes()
+
+    def publish(self, manifest: Manifest, raw: bytes | None = None) -> bytes:
+        """Make a version exist, atomically and only if nobody took that number first; `raw` is
+        what `stage(manifest)` returned (staged here when not given).  Returns the root's bytes."""
+        raw = self.stage(manifest) if raw is None else raw
         if not self.storage.put_if_absent(manifest_key(manifest.name, manifest.version), raw):
             raise ConflictError(
                 f"{manifest.name}@{manifest.version} was published by someone else meanwhile on {self.url}: "
                 f"pull it and push again, or push -f to publish yours as a newer version"
             )
+        # A gc that judged a reused shard an orphan just before `stage` renewed it may have deleted
+        # it since: now that the root protects them, re-create any that is gone.
+        doc = read_version(raw, f"{manifest.name}@{manifest.version}")
+        if any(not self.storage.exists(object_key(sid)) for sid in doc.shard_ids()):
+            self.stage(manifest)
+        return raw
+
+    def _put_object(self, oid: str, raw: bytes) -> None:
+        # A shard already there (an unchanged partition, or an interrupted push) gets its age
+        # renewed, so that `etc gc` keeps it until the root that names it exists (see gc.py).
+        key = object_key(oid)
+        if not self.storage.touch(key):
+            self.storage.put(key, BytesSource(raw))

@@ -270,7 +270,7 @@ def test_gc_deletes_only_old_orphans(remote, make_dataset):
     dry = api.gc(config=a, grace_hours=0, dry_run=True)
     assert dry.deleted == 1 and storage.exists(object_key("f" * 64))
     report = api.gc(config=a, grace_hours=0)
-    assert report.deleted == 1 and report.referenced == 1
+    assert report.deleted == 1 and report.referenced == 2  # the pack and the metadata shard listing it
     assert not storage.exists(object_key("f" * 64))
     ds = etc.pull("g", config=remote.config("b"))
     assert (ds["train"] / "a.bin").read_bytes() == (src / "data" / "train" / "a.bin").read_bytes()

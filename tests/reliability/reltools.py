@@ -96,6 +96,12 @@ def check_remote(config: etc.Config) -> dict[int, dict]:
     return seen
 
 
+def referenced_keys(config: etc.Config) -> set[str]:
+    """Keys of every object some published version needs (data objects and metadata shards)."""
+    r = Remote(open_storage(config))
+    return {object_key(o) for name in r.names() for v in r.versions(name) for o in r.referenced(name, v)}
+
+
 def object_keys(config: etc.Config) -> set[str]:
     return {i.key for i in open_storage(config).list("objects/")}
 

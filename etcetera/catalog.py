@@ -1,0 +1,266 @@
+"""Sharded version metadata, format `etcetera/2` (see docs/format.md).
+
+A version is a small **root** document (at the manifest's key, created last and only if absent, so
+a version still exists exactly when its root does) that lists the dataset's groups (each partition
+`data/<p>`, and `.` for the files outside `data/`) with counts, sizes and the **shards** holding
+their file entries.  A shard is an immutable object named by the sha256 of its bytes, holding at
+most `SHARD_FILES` entries of one group in path order.
+
+So a reader fetches only what it needs: `info -r` the root alone, a partial pull the root and its
+partition's shards, a single-file read one shard.  A writer never holds more than one shard of
+entries, and a partition that did not change keeps byte-identical shards, which are not uploaded
+again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from .compactjson import compact, pieces
+from .dataset import partition_of
+from .errors import FormatError, IntegrityError, InvalidNameError
+from .manifest import (FileEntry, Manifest, _int, check_rel_path, file_doc, load_gzip_json, parse_file_entry,
+                       parse_objects)
+from .names import check_name
+
+FORMAT = "etcetera/2"
+SHARD_FORMAT = "etcetera/2-shard"
+SHARD_FILES = 10_000  # entries per shard: about 0.8 MB of gzip for small files
+OUTSIDE = "."  # the group of files outside data/
+_HEX = frozenset("0123456789abcdef")
+
+
+def group_of(rel: str, *, folder: bool = False) -> str:
+    """'data/train/x' -> 'data/train'; anything outside data/ -> '.'."""
+    p = partition_of(rel, folder=folder)
+    return f"data/{p}" if p is not None else OUTSIDE
+
+
+def _gzip(chunks: Iterable[str]) -> bytes:
+    # Deterministic (no name, mtime 0): equal content gives equal bytes, hence equal shard ids.
+    z = zlib.compressobj(6, zlib.DEFLATED, 31)
+    out = [z.compress(c.encode()) for c in chunks]
+    out.append(z.flush())
+    return b"".join(out)
+
+
+def read_version(raw: bytes, where: str) -> "Manifest | Root":
+    """The document at a version's key: an `etcetera/1` manifest (whole) or an `etcetera/2` root."""
+    doc = load_gzip_json(raw, f"manifest {where}")
+    if isinstance(doc, dict) and doc.get("format") == FORMAT:
+        return Root.from_doc(doc, where)
+    return Manifest.from_doc(doc, where)
+
+
+@dataclass(frozen=True)
+class ShardRef:
+    """Where a shard is and what it must hold (checked when it is read)."""
+
+    id: str
+    size: int  # bytes of the shard object
+    files: int
+    bytes: int  # total size of its files
+    first: str  # first and last file path ('' when it holds only folders)
+    last: str
+
+
+@dataclass
+class Group:
+    name: str
+    files: int = 0
+    bytes: int = 0
+    shards: list[ShardRef] = field(default_factory=list)
+
+    @property
+    def partition(self) -> str | None:
+        return self.name[5:] if self.name.startswith("data/") else None
+
+
+@dataclass
+class Root:
+    name: str
+    version: int
+    groups: list[Group]
+    parent: int | None = None
+    created: str = ""
+    author: str = ""
+    tool: str = ""
+
+    def partitions(self) -> list[str]:
+        return sorted(g.partition for g in self.groups if g.partition is not None)
+
+    def select(self, partitions: Iterable[str] | None) -> list[Group]:
+        """The groups a pull of `partitions` (None: all) needs: those partitions and the files outside data/."""
+        if partitions is None:
+            return list(self.groups)
+        wanted = set(partitions)
+        return [g for g in self.groups if g.partition is None or g.partition in wanted]
+
+    @property
+    def files(self) -> int:
+        return sum(g.files for g in self.groups)
+
+    @property
+    def bytes(self) -> int:
+        return sum(g.bytes for g in self.groups)
+
+    def shard_ids(self) -> list[str]:
+        return [s.id for g in self.groups for s in g.shards]
+
+    def to_bytes(self) -> bytes:
+        doc = {
+            "format": FORMAT, "name": self.name, "version": self.version, "parent": self.parent,
+            "created": self.created, "author": self.author, "tool": self.tool,
+            "groups": [{"name": g.name, "files": g.files, "bytes": g.bytes,
+                        "shards": [[s.id, s.size, s.files, s.bytes, s.first, s.last] for s in g.shards]}
+                       for g in self.groups],
+        }
+        return _gzip([compact(doc)])
+
+    @classmethod
+    def from_doc(cls, doc: dict, where: str) -> "Root":
+        """Validate a parsed root document; FormatError names `where` and the rule broken."""
+        try:
+            return _parse_root(doc)
+        except (KeyError, TypeError, ValueError, AttributeError, InvalidNameError) as exc:
+            raise FormatError(f"manifest {where} is invalid ({exc}): refusing to use it") from None
+
+
+def _check_group_name(name: Any) -> str:
+    if name == OUTSIDE:
+        return name
+    if not isinstance(name, str) or not name.startswith("data/"):
+        raise ValueError(f"bad group {name!r}")
+    check_name(name[5:], "partition name")
+    return name
+
+
+def _hex64(value: Any) -> str:
+    if not isinstance(value, str) or len(value) != 64 or not set(value) <= _HEX:
+        raise ValueError(f"bad shard id {value!r}")
+    return value
+
+
+def _parse_root(doc: dict) -> Root:
+    if doc.get("format") != FORMAT:
+        raise ValueError(f"unknown format {doc.get('format')!r}")
+    groups: list[Group] = []
+    seen: set[str] = set()
+    for item in doc["groups"]:
+        name = _check_group_name(item["name"])
+        if name in seen:
+            raise ValueError(f"duplicate group {name!r}")
+        seen.add(name)
+        shards = []
+        previous = ""
+        for sid, size, files, nbytes, first, last in item["shards"]:
+            ref = ShardRef(_hex64(sid), _int(size, "shard size"), _int(files, "shard files"),
+                           _int(nbytes, "shard bytes"), str(first), str(last))
+            if ref.files and (ref.first > ref.last or (previous and ref.first <= previous)):
+                raise ValueError(f"shards of {name!r} overlap or are out of order")
+            if ref.files:
+                previous = ref.last
+            shards.append(ref)
+        group = Group(name, _int(item["files"], "files"), _int(item["bytes"], "bytes"), shards)
+        if group.files != sum(s.files for s in shards) or group.bytes != sum(s.bytes for s in shards):
+            raise ValueError(f"counts of {name!r} do not add up over its shards")
+        groups.append(group)
+    parent = doc.get("parent")
+    return Root(check_name(doc["name"]), _int(doc["version"], "version"), groups,
+                None if parent is None else _int(parent, "parent"), str(doc.get("created", "")),
+                str(doc.get("author", "")), str(doc.get("tool", "")))
+
+
+@dataclass
+class Shard:
+    files: list[FileEntry]
+    dirs: list[str]
+    objects: dict[str, int]
+
+    def to_bytes(self, group: str) -> bytes:
+        head = {"format": SHARD_FORMAT, "group": group, "objects": self.objects, "dirs": self.dirs, "files": []}
+        return _gzip(pieces(head, "files", self.files, file_doc))
+
+
+def read_shard(raw: bytes, ref: ShardRef, group: str, where: str) -> Shard:
+    """Verify a downloaded shard against its reference and parse it.  A shard whose bytes are not
+    its id is IntegrityError; one that is but breaks a rule (a hand-made hostile root) FormatError."""
+    if len(raw) != ref.size or hashlib.sha256(raw).hexdigest() != ref.id:
+        raise IntegrityError(f"{where}: metadata shard {ref.id[:12]} of {group} failed verification "
+                             f"({len(raw)} bytes, sha256 mismatch or truncated): the remote copy is corrupt")
+    doc = load_gzip_json(raw, f"shard {ref.id[:12]} of {where}")
+    try:
+        return _parse_shard(doc, ref, group)
+    except (KeyError, TypeError, ValueError, AttributeError, InvalidNameError) as exc:
+        raise FormatError(f"shard {ref.id[:12]} of {where} is invalid ({exc}): refusing to use it") from None
+
+
+def _parse_shard(doc: dict, ref: ShardRef, group: str) -> Shard:
+    if doc.get("format") != SHARD_FORMAT or doc.get("group") != group:
+        raise ValueError(f"not a shard of {group!r}")
+    objects = parse_objects(doc.get("objects"))
+    files: list[FileEntry] = []
+    previous = ""
+    for item in doc["files"]:
+        entry = parse_file_entry(item, objects)
+        if group_of(entry.path) != group or entry.path.count("/") < (2 if group != OUTSIDE else 0):
+            raise ValueError(f"{entry.path!r} does not belong to {group!r}")
+        if entry.path <= previous:
+            raise ValueError(f"{entry.path!r} is out of order or repeated")
+        previous = entry.path
+        files.append(entry)
+    dirs = [check_rel_path(d) for d in doc.get("dirs") or []]
+    for d in dirs:
+        if group_of(d, folder=True) != group:
+            raise ValueError(f"folder {d!r} does not belong to {group!r}")
+    if len(files) != ref.files or sum(f.size for f in files) != ref.bytes \
+            or (files and (files[0].path != ref.first or files[-1].path != ref.last)):
+        raise ValueError("its files are not the ones the root lists")
+    paths = {f.path for f in files}
+    for p in [*paths, *dirs]:  # a file cannot also be a folder (within a shard; across shards the pull fails)
+        parts = p.split("/")
+        for i in range(1, len(parts) + (p in dirs)):
+            if "/".join(parts[:i]) in paths:
+                raise ValueError(f"{p!r} needs {'/'.join(parts[:i])!r} to be a folder, but it is a file")
+    return Shard(files, dirs, objects)
+
+
+class GroupWriter:
+    """Cuts one group's entries (given in path order) into shards and hands each to `put` as soon
+    as it is full, so memory holds one shard whatever the group's size."""
+
+    def __init__(self, group: str, object_size: Callable[[str], int], put: Callable[[str, bytes], None],
+                 per_shard: int = SHARD_FILES) -> None:
+        self.group = Group(group)
+        self._object_size, self._put, self._per_shard = object_size, put, per_shard
+        self._files: list[FileEntry] = []
+        self._dirs: list[str] = []
+
+    def add(self, entry: FileEntry) -> None:
+        self._files.append(entry)
+        if len(self._files) >= self._per_shard:
+            self._flush()
+
+    def add_dir(self, path: str) -> None:
+        self._dirs.append(path)
+
+    def _flush(self) -> None:
+        if not self._files and not self._dirs:
+            return
+        objects = {p.obj: self._object_size(p.obj) for f in self._files for p in f.parts}
+        raw = Shard(self._files, self._dirs, dict(sorted(objects.items()))).to_bytes(self.group.name)
+        sid = hashlib.sha256(raw).hexdigest()
+        nbytes = sum(f.size for f in self._files)
+        first, last = (self._files[0].path, self._files[-1].path) if self._files else ("", "")
+        self.group.shards.append(ShardRef(sid, len(raw), len(self._files), nbytes, first, last))
+        self.group.files += len(self._files)
+        self.group.bytes += nbytes
+        self._put(sid, raw)
+        self._files, self._dirs = [], []
+
+    def finish(self) -> Group:
+        self._flush()
+        return self.group
