@@ -121,3 +121,27 @@ def test_repository_runs_every_operation(remote, make_dataset):
         assert repo.dataset("rr@1").path == ds.path
         repo.purge("rr")
         assert repo.ls() == []
+
+
+def test_close_releases_the_connections(kept_alive):
+    """Each backend's close() hangs up at once, without waiting for the garbage collector."""
+    import gc
+    import time
+
+    from etcetera.storage import open_storage
+
+    storage = open_storage(kept_alive.config())
+    gc.disable()  # what close() releases must not depend on when the collector runs
+    try:
+        before = _fds()
+        assert list(storage.list("datasets/")) == []
+        opened = _fds() - before
+        if kept_alive.kind != "file":
+            assert opened >= 1, "a kept-alive connection should stay open between requests"
+        storage.close()
+        deadline = time.monotonic() + 5
+        while _fds() > before and time.monotonic() < deadline:
+            time.sleep(0.05)  # the proxy's side of the connection closes when it reads the hang-up
+        assert _fds() <= before, f"{kept_alive.kind}: close() left {_fds() - before} files open"
+    finally:
+        gc.enable()
