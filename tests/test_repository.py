@@ -70,7 +70,6 @@ def test_module_functions_release_clients(kept_alive, make_dataset):
         assert etc.versions("leak", config=cfg) == [1]
 
     fds, rss = _growth(call)
-    print("GROWTH", kept_alive.kind, fds, rss >> 10)
     assert fds <= MAX_FD_GROWTH, f"{CALLS} etc.versions() calls on {kept_alive.kind} left {fds} more open files"
     assert rss <= MAX_RSS_GROWTH, f"{CALLS} etc.versions() calls on {kept_alive.kind} grew RSS by {rss >> 20} MB"
 
