@@ -4,12 +4,15 @@ or memory, whether it calls the module functions or keeps one `etcetera.Reposito
 
 from __future__ import annotations
 
+import gc
 import os
+import time
 from typing import Callable, Iterator
 
 import pytest
 
 import etcetera as etc
+from etcetera.storage import open_storage
 from reliability.faultproxy import FaultProxy
 
 CALLS = 500
@@ -124,11 +127,6 @@ def test_repository_runs_every_operation(remote, make_dataset):
 
 def test_close_releases_the_connections(kept_alive):
     """Each backend's close() hangs up at once, without waiting for the garbage collector."""
-    import gc
-    import time
-
-    from etcetera.storage import open_storage
-
     storage = open_storage(kept_alive.config())
     gc.disable()  # what close() releases must not depend on when the collector runs
     try:
