@@ -94,11 +94,8 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
         for name, version in api.list_remote(config).items():
             print(f"{name}\t{'@' + str(version) if version else '(0.0.x archive)'}")
         return 0
-    home = api._home(config)
-    for name in home.names():
-        state = home.load_state(name)
-        version = f"@{state.version}" if state and state.version else "(not pushed)"
-        print(f"{name}\t{version}")
+    for name, version in api.list_local(config).items():
+        print(f"{name}\t{'@' + str(version) if version else '(not pushed)'}")
     return 0
 
 
