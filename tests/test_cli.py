@@ -160,3 +160,37 @@ def test_secrets_never_printed(tmp_path: Path, user: Path):
     for path in (user / ".etc").rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes()
+
+
+def test_version_and_help(tmp_path: Path, user: Path):
+    import etcetera
+
+    proc = run("--version", cwd=tmp_path, home=user)
+    assert proc.stdout.strip() == f"etc {etcetera.__version__}"
+    push_help = run("push", "--help", cwd=tmp_path, home=user).stdout
+    assert "NAME" in push_help and "a dataset in the local home" in push_help
+    assert "etc push birds" in push_help
+    from etcetera.cli.main import _parser
+
+    subparsers = next(a for a in _parser()._actions if a.dest == "command").choices
+    assert {"register", "list", "push", "pull", "purge", "create", "info", "versions", "gc"} <= set(subparsers)
+    for command, parser in subparsers.items():
+        for action in parser._actions:
+            assert action.help, f"etc {command}: {action.dest} has no help text"
+        text = run(command, "--help", cwd=tmp_path, home=user).stdout
+        assert "examples:" in text and f"{parser.prog} " in text.split("examples:")[1], command
+
+
+def test_messages_count_in_singular_and_info_says_what_to_run(tmp_path: Path, user: Path):
+    (user / ".etc.toml").write_text(f'url = "file://{tmp_path / "r"}"\n')
+    (tmp_path / "one" / "data" / "train").mkdir(parents=True)
+    (tmp_path / "one" / "data" / "train" / "a.txt").write_text("a")
+    run("register", "one", cwd=tmp_path, home=user)
+    pushed = run("push", "one", cwd=tmp_path, home=user).stdout
+    assert ": 1 file," in pushed and "1 files" not in pushed
+    run("purge", "one", cwd=tmp_path, home=user)
+    pulled = run("pull", "one", cwd=tmp_path, home=user).stdout
+    assert ": 1 file " in pulled and "1 files" not in pulled
+    proc = run("info", "nonexistent", cwd=tmp_path, home=user, ok=False)
+    assert_one_line_error(proc, "nonexistent is not in", "etc pull nonexistent")
+    assert "auto_pull" not in proc.stderr

@@ -7,66 +7,112 @@ import logging
 import sys
 from typing import Callable, Sequence
 
-from .. import api
+from .. import __version__, api
 from ..config import Config
-from ..errors import EtcError
-from .format import human_bytes, print_table
+from ..errors import DatasetError, EtcError
+from ..home import Home
+from ..names import parse_ref
+from .format import human_bytes, plural, print_table
 
 Command = Callable[[argparse.Namespace, Config], int]
+
+
+def _command(sub: argparse._SubParsersAction, name: str, summary: str, examples: str,
+             aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """A subcommand whose --help shows `summary` and, below the arguments, its examples."""
+    return sub.add_parser(name, aliases=list(aliases), help=summary, description=summary[0].upper() + summary[1:] + ".",
+                          epilog="examples:\n" + examples.strip("\n"),
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="etc", description="Share versioned datasets through S3, GCS or a folder.",
+        epilog="examples:\n  etc register ./birds\n  etc push birds\n  etc pull birds@3\n"
+               "run `etc COMMAND --help` for a command's arguments and examples.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"etc {__version__}",
+                        help="print the version of etc and exit")
     parser.add_argument("--config", metavar="PATH", help="config file (default: $ETC_CONFIG, else ~/.etc.toml)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors; no progress bars")
     parser.add_argument("-v", "--verbose", action="store_true", help="print details of what happens")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("register", help="copy a dataset folder into the local home")
-    p.add_argument("dir", metavar="DIR")
-    p.add_argument("name", metavar="NAME", nargs="?", help="default: the folder's name")
+    p = _command(sub, "register", "copy a dataset folder into the local home", """
+  etc register ./birds          # the local dataset 'birds'
+  etc register ./export birds   # the folder ./export as 'birds'
+  etc register ./birds -f       # replace the local 'birds' with the folder's content
+""")
+    p.add_argument("dir", metavar="DIR", help="a dataset folder: data/<partition>/..., optional meta.json; "
+                                              "it is copied, never modified")
+    p.add_argument("name", metavar="NAME", nargs="?", help="the dataset's name (default: the folder's name)")
     p.add_argument("-f", "--force", action="store_true", help="replace an existing local dataset")
     p.set_defaults(func=cmd_register)
 
-    p = sub.add_parser("list", aliases=["ls"], help="list local datasets (or remote ones with -r)")
+    p = _command(sub, "list", "list local datasets (or remote ones with -r)", """
+  etc list        # local datasets and the version each is based on
+  etc list -r     # the remote's datasets with their latest version
+""", aliases=["ls"])
     p.add_argument("-r", "--remote", action="store_true", help="list the remote's datasets")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("push", help="publish a local dataset as a new version")
-    p.add_argument("name", metavar="NAME")
+    p = _command(sub, "push", "publish a local dataset as a new version", """
+  etc push birds      # publish the local 'birds' as birds@N+1 (nothing if unchanged)
+  etc push birds -f   # publish even though someone else pushed a newer version meanwhile
+""")
+    p.add_argument("name", metavar="NAME", help="a dataset in the local home (etc list shows them)")
     p.add_argument("-f", "--force", action="store_true", help="publish even if someone pushed meanwhile")
     p.set_defaults(func=cmd_push)
 
-    p = sub.add_parser("pull", help="fetch a dataset version (latest by default)")
-    p.add_argument("ref", metavar="NAME[@VERSION]")
+    p = _command(sub, "pull", "fetch a dataset version (latest by default)", """
+  etc pull birds              # the latest version of 'birds'
+  etc pull birds@3            # version 3
+  etc pull birds -p train     # only the partition 'train'
+  etc pull birds -f           # discard local changes
+""")
+    p.add_argument("ref", metavar="NAME[@VERSION]", help="a dataset on the remote, optionally @version "
+                                                         "(etc versions NAME lists them)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite local changes")
     p.add_argument("-p", "--partition", dest="partitions", action="append", nargs="+", metavar="PARTITION",
                    help="fetch only these partitions")
     p.set_defaults(func=cmd_pull)
 
-    p = sub.add_parser("purge", help="delete the local copy of a dataset")
-    p.add_argument("name", metavar="NAME")
+    p = _command(sub, "purge", "delete the local copy of a dataset", """
+  etc purge birds     # the remote's versions stay
+""")
+    p.add_argument("name", metavar="NAME", help="a dataset in the local home")
     p.set_defaults(func=cmd_purge)
 
-    p = sub.add_parser("create", help="create an empty dataset with partition folders")
-    p.add_argument("name", metavar="NAME")
+    p = _command(sub, "create", "create an empty dataset with partition folders", """
+  etc create birds                  # data/train and data/test
+  etc create birds -p a b c         # data/a, data/b and data/c
+""")
+    p.add_argument("name", metavar="NAME", help="the new dataset's name")
     p.add_argument("-p", "--partition", dest="partitions", action="append", nargs="+", metavar="PARTITION",
                    help="partition names (default: train test)")
     p.add_argument("-f", "--force", action="store_true", help="replace an existing local dataset")
     p.set_defaults(func=cmd_create)
 
-    p = sub.add_parser("info", help="describe a dataset: partitions, files, sizes, version")
-    p.add_argument("ref", metavar="NAME[@VERSION]")
+    p = _command(sub, "info", "describe a dataset: partitions, files, sizes, version", """
+  etc info birds          # the local copy
+  etc info birds -r       # the remote's latest version
+  etc info birds@3 -r     # version 3 on the remote
+""")
+    p.add_argument("ref", metavar="NAME[@VERSION]", help="a dataset; @VERSION with -r picks a remote version")
     p.add_argument("-r", "--remote", action="store_true", help="describe the remote's version")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("versions", help="list the remote's versions of a dataset, newest first")
-    p.add_argument("name", metavar="NAME")
+    p = _command(sub, "versions", "list the remote's versions of a dataset, newest first", """
+  etc versions birds
+""")
+    p.add_argument("name", metavar="NAME", help="a dataset on the remote (etc list -r shows them)")
     p.set_defaults(func=cmd_versions)
 
-    p = sub.add_parser("gc", help="delete remote objects left by interrupted pushes")
+    p = _command(sub, "gc", "delete remote objects left by interrupted pushes", """
+  etc gc -n            # show what would be deleted
+  etc gc --grace 48    # delete orphans older than two days
+""")
     p.add_argument("--grace", type=float, default=None, metavar="HOURS",
                    help="keep orphans younger than this (default 24), so pushes in progress are safe")
     p.add_argument("-n", "--dry-run", action="store_true", help="only report what would be deleted")
@@ -107,7 +153,7 @@ def cmd_push(args: argparse.Namespace, config: Config) -> int:
     if report.up_to_date:
         _say(args, f"{report.ref} is up to date on {config.url}")
     else:
-        _say(args, f"pushed {report.ref} to {config.url}: {report.files} files, {human_bytes(report.total_bytes)}"
+        _say(args, f"pushed {report.ref} to {config.url}: {plural(report.files, 'file')}, {human_bytes(report.total_bytes)}"
                    f" ({human_bytes(report.uploaded_bytes)} uploaded) in {report.seconds:.1f}s")
     return 0
 
@@ -119,7 +165,7 @@ def cmd_pull(args: argparse.Namespace, config: Config) -> int:
     if report.up_to_date:
         _say(args, f"{ds.ref} is already up to date in {ds.path}")
     else:
-        _say(args, f"pulled {ds.ref} into {ds.path}: {report.files} files "
+        _say(args, f"pulled {ds.ref} into {ds.path}: {plural(report.files, 'file')} "
                    f"({human_bytes(report.downloaded_bytes)} downloaded, {report.reused_files} reused) "
                    f"in {report.seconds:.1f}s")
     return 0
@@ -139,6 +185,8 @@ def cmd_create(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_info(args: argparse.Namespace, config: Config) -> int:
+    if not args.remote:
+        _need_local(args.ref, config)
     summary = api.info(args.ref, remote=args.remote, config=config)
     version = f"@{summary['version']}" if summary.get("version") else " (not pushed)"
     print(f"{summary['name']}{version}")
@@ -150,6 +198,14 @@ def cmd_info(args: argparse.Namespace, config: Config) -> int:
     rows.append(["total", str(summary["files"]), human_bytes(summary["bytes"])])
     print_table(["partition", "files", "size"], rows)
     return 0
+
+
+def _need_local(ref: str, config: Config) -> None:
+    """A local dataset, or the error a CLI user can act on (the API's would say auto_pull=True)."""
+    name, _ = parse_ref(ref)
+    home = Home(config.home_path)
+    if not home.exists(name):
+        raise DatasetError(f"{name} is not in {home.root}: `etc pull {name}` fetches it, `etc list` shows what is here")
 
 
 def cmd_versions(args: argparse.Namespace, config: Config) -> int:
@@ -166,8 +222,8 @@ def cmd_versions(args: argparse.Namespace, config: Config) -> int:
 def cmd_gc(args: argparse.Namespace, config: Config) -> int:
     report = api.gc(config=config, grace_hours=args.grace, dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
-    _say(args, f"{report.objects} objects on {config.url}: {report.referenced} in use, {verb} {report.deleted} "
-               f"orphans ({human_bytes(report.deleted_bytes)}), kept {report.kept_recent} recent ones")
+    _say(args, f"{plural(report.objects, 'object')} on {config.url}: {report.referenced} in use, {verb} "
+               f"{plural(report.deleted, 'orphan')} ({human_bytes(report.deleted_bytes)}), kept {report.kept_recent} recent ones")
     return 0
 
 
