@@ -22,6 +22,7 @@ from .errors import (  # noqa: E402
     RemoteError,
 )
 from .names import check_name, parse_ref  # noqa: E402
+from .inspection import Diff, FileChange, Problem, Status, Verification, diff, status, verify  # noqa: E402
 from .api import (  # noqa: E402
     PullReport, PushReport, create, dataset, info, ls, pull, pull_report, purge, push, push_report, register, versions,
 )
@@ -29,6 +30,7 @@ from .api import (  # noqa: E402
 __all__ = [
     "Config", "Dataset", "dataset", "register", "create", "purge", "ls", "versions", "info", "push", "pull",
     "push_report", "pull_report", "PushReport", "PullReport", "check_name", "parse_ref",
+    "diff", "status", "verify", "Diff", "FileChange", "Status", "Verification", "Problem",
     "EtcError", "ConfigError", "ConflictError", "DatasetError", "FormatError", "IntegrityError",
     "InvalidNameError", "NotFoundError", "PartitionNotFound", "RemoteError",
 ]

@@ -194,3 +194,70 @@ def test_messages_count_in_singular_and_info_says_what_to_run(tmp_path: Path, us
     proc = run("info", "nonexistent", cwd=tmp_path, home=user, ok=False)
     assert_one_line_error(proc, "nonexistent is not in", "etc pull nonexistent")
     assert "auto_pull" not in proc.stderr
+
+
+def _two_versions(tmp_path: Path, user: Path) -> Path:
+    """sample@1 = {train/a.txt, test/b.txt}; sample@2 changes a.txt, drops b.txt, adds train/c.txt.
+    Returns the local copy's folder (at @2)."""
+    (user / ".etc.toml").write_text(f'url = "file://{tmp_path / "r"}"\n')
+    src = tmp_path / "sample"
+    (src / "data" / "train").mkdir(parents=True)
+    (src / "data" / "test").mkdir(parents=True)
+    (src / "data" / "train" / "a.txt").write_text("alpha\n")
+    (src / "data" / "test" / "b.txt").write_text("beta\n")
+    run("register", "sample", cwd=tmp_path, home=user)
+    run("push", "sample", cwd=tmp_path, home=user)
+    local = user / ".etc" / "sample"
+    (local / "data" / "train" / "a.txt").write_text("alpha, longer\n")
+    (local / "data" / "test" / "b.txt").unlink()
+    (local / "data" / "train" / "c.txt").write_text("gamma gamma\n")
+    assert "pushed sample@2" in run("push", "sample", cwd=tmp_path, home=user).stdout
+    return local
+
+
+def test_diff_between_versions_and_the_local_copy(tmp_path: Path, user: Path):
+    import json
+    import shutil
+
+    local = _two_versions(tmp_path, user)
+    shutil.rmtree(tmp_path / "r" / "objects")  # a diff reads manifests only: no object is needed
+    out = run("diff", "sample@1", "sample@2", cwd=tmp_path, home=user).stdout.splitlines()
+    assert out[0] == "sample@1 -> sample@2"
+    assert [line.split()[:2] for line in out[1:4]] == [
+        ["-", "data/test/b.txt"], ["~", "data/train/a.txt"], ["+", "data/train/c.txt"]]
+    assert "6 B -> 14 B" in out[2] and "12 B" in out[3]
+    assert out[4] == "1 file added (12 B), 1 removed (5 B), 1 changed, 0 unchanged"
+
+    assert run("diff", "sample", cwd=tmp_path, home=user).stdout.splitlines() == [
+        "sample@2 -> sample (local)", "no differences: 2 files the same"]
+    (local / "data" / "train" / "c.txt").write_text("changed locally\n")
+    (local / "data" / "train" / "d.txt").write_text("d")
+    out = run("diff", "sample", cwd=tmp_path, home=user).stdout.splitlines()
+    assert [line.split()[:2] for line in out[1:3]] == [["~", "data/train/c.txt"], ["+", "data/train/d.txt"]]
+    assert out[-1].startswith("1 file added (1 B), 0 removed")
+
+    doc = json.loads(run("diff", "sample@1", "--json", cwd=tmp_path, home=user).stdout)
+    assert doc["old"] == {"version": 1, "local": False} and doc["new"] == {"version": None, "local": True}
+    assert doc["removed"] == [{"path": "data/test/b.txt", "size": 5}]
+    assert [c["path"] for c in doc["added"]] == ["data/train/c.txt", "data/train/d.txt"]
+    assert doc["changed"] == [{"path": "data/train/a.txt", "old_size": 6, "new_size": 14}]
+    assert doc["summary"] == {"added": 2, "removed": 1, "changed": 1, "unchanged": 0,
+                              "bytes_added": 17, "bytes_removed": 5}
+    # the reverse direction swaps added and removed
+    doc = json.loads(run("diff", "sample", "sample@1", "--json", cwd=tmp_path, home=user).stdout)
+    assert [c["path"] for c in doc["removed"]] == ["data/train/c.txt", "data/train/d.txt"]
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["diff", "sample@1", "other@2"], ["cannot diff sample with other", "one dataset"]),
+    (["diff", "sample@9"], ["sample@9 does not exist", "etc versions sample"]),
+    (["diff", "sample@1", "sample@x"], ["invalid version"]),
+    (["diff", "ghost@1"], ["ghost@1 does not exist"]),
+])
+def test_diff_bad_input(tmp_path: Path, user: Path, args, needles):
+    _two_versions(tmp_path, user)
+    state = sorted((p, p.stat().st_mtime_ns) for p in (user / ".etc").rglob("*") if p.is_file())
+    proc = run(*args, cwd=tmp_path, home=user, ok=False)
+    assert_one_line_error(proc, *needles)
+    assert proc.stdout == ""
+    assert sorted((p, p.stat().st_mtime_ns) for p in (user / ".etc").rglob("*") if p.is_file()) == state

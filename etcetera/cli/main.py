@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from .. import __version__, api
 from ..config import Config
 from ..errors import DatasetError, EtcError
 from ..home import Home
+from ..inspection import FileChange, diff as etc_diff
 from ..names import parse_ref
 from .format import human_bytes, plural, print_table
 
@@ -109,6 +111,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME", help="a dataset on the remote (etc list -r shows them)")
     p.set_defaults(func=cmd_versions)
 
+    p = _command(sub, "diff", "list files added, removed and changed between two versions (no download)", """
+  etc diff birds              # the local copy against the version it is based on
+  etc diff birds@3            # birds@3 against the local copy
+  etc diff birds@3 birds@5    # two remote versions
+  etc diff birds@5 birds      # birds@5 against the local copy
+""")
+    p.add_argument("old", metavar="NAME[@A]", help="the old side: a remote version, or without @ the local copy")
+    p.add_argument("new", metavar="NAME[@B]", nargs="?",
+                   help="the new side (default: the local copy); the same dataset as the old side")
+    _json_option(p)
+    p.set_defaults(func=cmd_diff)
+
     p = _command(sub, "gc", "delete remote objects left by interrupted pushes", """
   etc gc -n            # show what would be deleted
   etc gc --grace 48    # delete orphans older than two days
@@ -118,6 +132,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--dry-run", action="store_true", help="only report what would be deleted")
     p.set_defaults(func=cmd_gc)
     return parser
+
+
+def _json_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document on stdout instead (schema: README, JSON output)")
+
+
+def _emit(doc: Any) -> None:
+    """The --json output: one document, one line, on stdout."""
+    print(json.dumps(doc, sort_keys=False))
 
 
 def _flatten(groups: list[list[str]] | None) -> list[str] | None:
@@ -216,6 +240,40 @@ def cmd_versions(args: argparse.Namespace, config: Config) -> int:
         return 1
     for v in found:
         print(f"{args.name}@{v}")
+    return 0
+
+
+def _size_change(c: FileChange) -> str:
+    if c.old_size is None:
+        return human_bytes(c.new_size or 0)
+    if c.new_size is None:
+        return human_bytes(c.old_size)
+    return f"{human_bytes(c.old_size)} -> {human_bytes(c.new_size)}" if c.old_size != c.new_size \
+        else human_bytes(c.new_size)
+
+
+def _print_changes(marked: list[tuple[str, FileChange]]) -> None:
+    if not marked:
+        return
+    width = max(len(c.path) for _, c in marked)
+    for mark, c in marked:
+        print(f"{mark} {c.path.ljust(width)}  {_size_change(c)}")
+
+
+def cmd_diff(args: argparse.Namespace, config: Config) -> int:
+    d = etc_diff(args.old, args.new, config=config)
+    if args.json:
+        _emit(d.to_dict())
+        return 0
+    print(f"{d.old_ref} -> {d.new_ref}")
+    _print_changes(sorted([("+", c) for c in d.added] + [("-", c) for c in d.removed]
+                          + [("~", c) for c in d.changed], key=lambda mc: mc[1].path))
+    if d.same:
+        print(f"no differences: {plural(d.unchanged, 'file')} the same")
+    else:
+        print(f"{plural(len(d.added), 'file')} added ({human_bytes(sum(c.new_size or 0 for c in d.added))}), "
+              f"{len(d.removed)} removed ({human_bytes(sum(c.old_size or 0 for c in d.removed))}), "
+              f"{len(d.changed)} changed, {d.unchanged} unchanged")
     return 0
 
 
