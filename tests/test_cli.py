@@ -261,3 +261,44 @@ def test_diff_bad_input(tmp_path: Path, user: Path, args, needles):
     assert_one_line_error(proc, *needles)
     assert proc.stdout == ""
     assert sorted((p, p.stat().st_mtime_ns) for p in (user / ".etc").rglob("*") if p.is_file()) == state
+
+
+def test_status_reports_base_newer_versions_and_local_changes(tmp_path: Path, user: Path):
+    import json
+
+    local = _two_versions(tmp_path, user)
+    out = run("status", "sample", cwd=tmp_path, home=user).stdout.splitlines()
+    assert out == [f"sample: based on sample@2 from file://{tmp_path / 'r'}",
+                   "remote: up to date (sample@2 is the latest)", "local changes: none"]
+    # someone else publishes @3
+    other = tmp_path / "other.toml"
+    other.write_text(f'url = "file://{tmp_path / "r"}"\nhome = "{tmp_path / "h2"}"\n')
+    run("--config", str(other), "pull", "sample", cwd=tmp_path, home=user)
+    (tmp_path / "h2" / "sample" / "data" / "train" / "z.txt").write_text("z")
+    run("--config", str(other), "push", "sample", cwd=tmp_path, home=user)
+
+    a = local / "data" / "train" / "a.txt"
+    before = a.stat()
+    with open(a, "r+b") as fh:  # same size, same inode, mtime put back: only a re-hash notices
+        fh.write(b"ALPHA")
+    os.utime(a, ns=(before.st_atime_ns, before.st_mtime_ns))
+    (local / "data" / "train" / "c.txt").unlink()
+    (local / "data" / "train" / "new.txt").write_text("new!")
+    out = run("status", "sample", cwd=tmp_path, home=user).stdout.splitlines()
+    assert out[1] == "remote: 1 newer version (@3): etc pull sample fetches sample@3"
+    assert [line.split()[:2] for line in out[2:4]] == [["-", "data/train/c.txt"], ["+", "data/train/new.txt"]]
+    assert out[-1] == "local changes: 1 file added, 1 removed, 0 modified"
+    doc = json.loads(run("status", "sample", "--verify", "--json", cwd=tmp_path, home=user).stdout)
+    assert doc["modified"] == [{"path": "data/train/a.txt", "old_size": 14, "new_size": 14}]
+    assert doc["added"] == [{"path": "data/train/new.txt", "size": 4}]
+    assert doc["removed"] == [{"path": "data/train/c.txt", "size": 12}]
+    assert (doc["version"], doc["latest"], doc["newer"], doc["clean"], doc["verified"]) == (2, 3, [3], False, True)
+
+    # a dataset never pushed: everything is new, and a missing one is a one-line error
+    (tmp_path / "fresh" / "data" / "x").mkdir(parents=True)
+    (tmp_path / "fresh" / "data" / "x" / "f").write_text("f")
+    run("register", "fresh", cwd=tmp_path, home=user)
+    out = run("status", "fresh", cwd=tmp_path, home=user).stdout.splitlines()
+    assert out[0] == "fresh: never pushed or pulled (etc push fresh publishes it)"
+    assert out[-1] == "local changes: 1 file added, 0 removed, 0 modified"
+    assert_one_line_error(run("status", "ghost", cwd=tmp_path, home=user, ok=False), "ghost is not in", "etc pull ghost")

@@ -49,3 +49,33 @@ def test_diff_bad_input_is_one_line(file_remote, make_dataset):
     etc.create("fresh", config=cfg)
     with pytest.raises(etc.DatasetError, match="never pushed or pulled"):
         etc.diff("fresh", config=cfg)
+
+
+def test_status_newer_versions_and_a_copy_registered_over_a_pulled_one(remote, make_dataset, tmp_path):
+    cfg = _pushed(remote, make_dataset)
+    other = remote.config("b")
+    etc.pull("ds", config=other)
+    (etc.dataset("ds", config=other).path / "data" / "train" / "more.txt").write_bytes(b"more")
+    assert etc.push("ds", config=other) == "ds@2"
+
+    st = etc.status("ds", config=cfg)
+    assert (st.version, st.latest, st.newer, st.remote_checked, st.clean) == (1, 2, [2], True, True)
+
+    # register -f keeps the base version but no per-file record: compared with the base manifest
+    src = make_dataset("ds", {"train/a.txt": b"alpha!\n", "test/b.txt": b"beta\n"}, root=tmp_path / "edited")
+    etc.register(src, "ds", config=cfg, force=True)
+    st = etc.status("ds", config=cfg)
+    assert st.version == 1
+    assert st.modified == [FileChange("data/train/a.txt", 6, 7)]
+    assert st.added == [] and st.removed == []
+
+    with pytest.raises(etc.DatasetError, match="without @1"):
+        etc.status("ds@1", config=cfg)
+
+
+def test_status_without_a_remote_still_reports_local_changes(tmp_path, make_dataset):
+    cfg = etc.Config(home=str(tmp_path / "h"))
+    etc.register(make_dataset("solo", {"t/a.txt": b"a"}), config=cfg)
+    st = etc.status("solo", config=cfg)
+    assert (st.version, st.remote_checked, st.latest) == (None, False, None)
+    assert st.added == [FileChange("data/t/a.txt", None, 1)]

@@ -12,7 +12,7 @@ from .. import __version__, api
 from ..config import Config
 from ..errors import DatasetError, EtcError
 from ..home import Home
-from ..inspection import FileChange, diff as etc_diff
+from ..inspection import FileChange, diff as etc_diff, status as etc_status
 from ..names import parse_ref
 from .format import human_bytes, plural, print_table
 
@@ -122,6 +122,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="the new side (default: the local copy); the same dataset as the old side")
     _json_option(p)
     p.set_defaults(func=cmd_diff)
+
+    p = _command(sub, "status", "show the local copy's version, newer remote versions and local changes", """
+  etc status birds            # trusts unchanged file stats (fast)
+  etc status birds --verify   # re-hashes every file
+""")
+    p.add_argument("name", metavar="NAME", help="a dataset in the local home")
+    p.add_argument("--verify", action="store_true",
+                   help="re-hash every file instead of trusting unchanged size, mtime and inode")
+    _json_option(p)
+    p.set_defaults(func=cmd_status)
 
     p = _command(sub, "gc", "delete remote objects left by interrupted pushes", """
   etc gc -n            # show what would be deleted
@@ -274,6 +284,34 @@ def cmd_diff(args: argparse.Namespace, config: Config) -> int:
         print(f"{plural(len(d.added), 'file')} added ({human_bytes(sum(c.new_size or 0 for c in d.added))}), "
               f"{len(d.removed)} removed ({human_bytes(sum(c.old_size or 0 for c in d.removed))}), "
               f"{len(d.changed)} changed, {d.unchanged} unchanged")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    st = etc_status(args.name, config=config, verify=args.verify)
+    if args.json:
+        _emit(st.to_dict())
+        return 0
+    if st.version is None:
+        print(f"{st.name}: never pushed or pulled (etc push {st.name} publishes it)")
+    else:
+        print(f"{st.name}: based on {st.name}@{st.version} from {st.remote}")
+    if not st.remote_checked:
+        print("remote: none configured")
+    elif st.newer:
+        print(f"remote: {plural(len(st.newer), 'newer version')} ({', '.join(f'@{v}' for v in st.newer)}): "
+              f"etc pull {st.name} fetches {st.name}@{st.newer[-1]}")
+    elif st.latest is None:
+        print(f"remote: {st.name} is not on {config.url}")
+    else:
+        print(f"remote: up to date ({st.name}@{st.latest} is the latest)")
+    _print_changes(sorted([("+", c) for c in st.added] + [("-", c) for c in st.removed]
+                          + [("~", c) for c in st.modified], key=lambda mc: mc[1].path))
+    if st.clean:
+        print("local changes: none")
+    else:
+        print(f"local changes: {plural(len(st.added), 'file')} added, {len(st.removed)} removed, "
+              f"{len(st.modified)} modified")
     return 0
 
 
