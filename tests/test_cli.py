@@ -302,3 +302,54 @@ def test_status_reports_base_newer_versions_and_local_changes(tmp_path: Path, us
     assert out[0] == "fresh: never pushed or pulled (etc push fresh publishes it)"
     assert out[-1] == "local changes: 1 file added, 0 removed, 0 modified"
     assert_one_line_error(run("status", "ghost", cwd=tmp_path, home=user, ok=False), "ghost is not in", "etc pull ghost")
+
+
+def test_verify_local_and_remote(tmp_path: Path, user: Path):
+    import json
+
+    local = _two_versions(tmp_path, user)
+    ok = run("verify", "sample", cwd=tmp_path, home=user).stdout
+    assert ok.startswith("local sample against sample@2: 2 files present with the right size, mode and hash")
+    assert run("verify", "sample", "-r", "--deep", cwd=tmp_path, home=user).stdout.startswith("sample@2 on file://")
+
+    # local damage: a changed byte, a missing file, a stray file
+    a = local / "data" / "train" / "a.txt"
+    before = a.stat()
+    with open(a, "r+b") as fh:
+        fh.write(b"A")
+    os.utime(a, ns=(before.st_atime_ns, before.st_mtime_ns))  # stats unchanged: only a hash notices
+    (local / "data" / "train" / "c.txt").unlink()
+    (local / "data" / "train" / "stray.txt").write_text("s")
+    proc = run("verify", "sample", cwd=tmp_path, home=user, ok=False)
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines() == ["hash: data/train/a.txt has other content than the version",
+                                        "missing: data/train/c.txt is missing",
+                                        "unexpected: data/train/stray.txt is not in the version"]
+    assert_one_line_error(proc, "3 problems", "data/train/a.txt (hash)", "etc pull -f sample@2")
+    doc = json.loads(run("verify", "sample@1", "--json", cwd=tmp_path, home=user, ok=False).stdout)
+    assert doc["ok"] is False and doc["version"] == 1 and doc["remote"] is False
+    assert {(p["path"], p["issue"]) for p in doc["problems"]} == {
+        ("data/test/b.txt", "missing"), ("data/train/a.txt", "size"), ("data/train/stray.txt", "unexpected")}
+
+    # remote damage to an object of @2: truncated, then deleted
+    from etcetera import Config
+    from etcetera.remote import Remote
+    from etcetera.storage import open_storage
+
+    objects = Remote(open_storage(Config(f"file://{tmp_path / 'r'}"))).manifest("sample", 2).objects
+    victim = tmp_path / "r" / "objects" / sorted(objects)[0]
+    assert victim.is_file()
+    victim.write_bytes(victim.read_bytes()[:-1])
+    proc = run("verify", "sample@2", "-r", "--json", cwd=tmp_path, home=user, ok=False)
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] is False and doc["remote"] is True
+    assert doc["problems"] == [{"path": f"objects/{victim.name}", "issue": "size",
+                                "detail": f"objects/{victim.name} is {victim.stat().st_size} bytes on "
+                                          f"file://{tmp_path / 'r'}, the version says {objects[victim.name]}"}]
+    assert_one_line_error(proc, "sample@2 on file://", "restore those objects")
+    victim.unlink()
+    proc = run("verify", "sample", "-r", cwd=tmp_path, home=user, ok=False)
+    assert proc.stdout.startswith("missing: objects/")
+    assert_one_line_error(proc, "sample@2 on file://", "(missing)")
+    assert_one_line_error(run("verify", "sample@9", "-r", cwd=tmp_path, home=user, ok=False), "sample@9 does not exist")
+    assert_one_line_error(run("verify", "sample", "--deep", cwd=tmp_path, home=user, ok=False), "use it with -r")

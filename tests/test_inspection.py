@@ -79,3 +79,62 @@ def test_status_without_a_remote_still_reports_local_changes(tmp_path, make_data
     st = etc.status("solo", config=cfg)
     assert (st.version, st.remote_checked, st.latest) == (None, False, None)
     assert st.added == [FileChange("data/t/a.txt", None, 1)]
+
+
+def test_verify_remote_notices_deleted_truncated_and_corrupt_objects(remote, make_dataset):
+    import os
+
+    from etcetera.remote import Remote, object_key
+    from etcetera.storage import BytesSource, open_storage
+
+    big = os.urandom(17 * 1024 * 1024)  # chunked: two chunk objects
+    cfg = _pushed(remote, make_dataset, {"train/a.txt": b"alpha\n", "test/b.txt": b"beta\n", "big/x.bin": big})
+    v = etc.verify("ds", remote=True, deep=True, config=cfg)
+    assert v.ok and v.version == 1 and v.checked == 4 and v.bytes == len(big) + 11
+
+    r = Remote(open_storage(cfg))
+    m = r.manifest("ds", 1)
+    chunk = m.files[0].parts[0].obj  # data/big/x.bin sorts first
+    pack = next(fe.parts[0].obj for fe in m.files if fe.path == "data/train/a.txt")
+    small = next(fe.parts[0].obj for fe in m.files if fe.path == "data/test/b.txt")
+    r.storage.put(object_key(pack), BytesSource(b"alph"))  # truncated
+    r.storage.delete(object_key(small))
+    flipped = bytearray(r.storage.get(object_key(chunk)))
+    flipped[100] ^= 1
+    r.storage.put(object_key(chunk), BytesSource(bytes(flipped)))  # same size, other bytes
+
+    v = etc.verify("ds@1", remote=True, config=cfg)
+    assert not v.ok
+    assert {(p.path, p.issue) for p in v.problems} == {(object_key(pack), "size"), (object_key(small), "missing")}
+    deep = etc.verify("ds@1", remote=True, deep=True, config=cfg)
+    assert {(p.path, p.issue) for p in deep.problems} == {
+        (object_key(pack), "size"), (object_key(small), "missing"), (object_key(chunk), "hash")}
+    assert "a chunk of data/big/x.bin" in next(p.detail for p in deep.problems if p.issue == "hash")
+
+
+def test_verify_deep_notices_a_packed_file_with_other_bytes(file_remote, make_dataset):
+    from etcetera.remote import Remote, object_key
+    from etcetera.storage import BytesSource, open_storage
+
+    cfg = _pushed(file_remote, make_dataset, {"train/a.txt": b"alpha\n", "train/b.txt": b"beta\n"})
+    r = Remote(open_storage(cfg))
+    obj = r.manifest("ds", 1).files[0].parts[0].obj
+    data = r.storage.get(object_key(obj))
+    r.storage.put(object_key(obj), BytesSource(data.replace(b"beta", b"BETA")))
+    assert etc.verify("ds", remote=True, config=cfg).ok  # sizes are right
+    problems = etc.verify("ds", remote=True, deep=True, config=cfg).problems
+    assert [(p.issue, "data/train/b.txt" in p.detail) for p in problems] == [("hash", True)]
+
+
+def test_verify_local_partial_copy_and_bad_input(file_remote, make_dataset):
+    cfg = _pushed(file_remote, make_dataset)
+    other = file_remote.config("b")
+    etc.pull("ds", config=other, partitions=["train"])
+    v = etc.verify("ds", config=other)
+    assert v.ok and v.checked == 1  # the test partition was not pulled: not missing
+    with pytest.raises(etc.NotFoundError, match="ds@4 does not exist"):
+        etc.verify("ds@4", config=cfg)
+    with pytest.raises(etc.NotFoundError, match="ghost is not on"):
+        etc.verify("ghost", remote=True, config=cfg)
+    with pytest.raises(etc.DatasetError, match="ghost is not in"):
+        etc.verify("ghost", config=cfg)

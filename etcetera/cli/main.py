@@ -12,7 +12,7 @@ from .. import __version__, api
 from ..config import Config
 from ..errors import DatasetError, EtcError
 from ..home import Home
-from ..inspection import FileChange, diff as etc_diff, status as etc_status
+from ..inspection import FileChange, diff as etc_diff, status as etc_status, verify as etc_verify
 from ..names import parse_ref
 from .format import human_bytes, plural, print_table
 
@@ -132,6 +132,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="re-hash every file instead of trusting unchanged size, mtime and inode")
     _json_option(p)
     p.set_defaults(func=cmd_status)
+
+    p = _command(sub, "verify", "check a local copy, or a remote version's objects, against its manifest", """
+  etc verify birds               # every local file present, right size and hash (re-hashes all)
+  etc verify birds@3 -r          # every object of birds@3 present on the remote, right size
+  etc verify birds -r --deep     # ... and download them to check their hashes
+""")
+    p.add_argument("ref", metavar="NAME[@VERSION]",
+                   help="a dataset; default version: the local copy's (or with -r the latest)")
+    p.add_argument("-r", "--remote", action="store_true", help="check the remote's objects instead of the local copy")
+    p.add_argument("--deep", action="store_true", help="with -r: download every object and check its hash")
+    _json_option(p)
+    p.set_defaults(func=cmd_verify)
 
     p = _command(sub, "gc", "delete remote objects left by interrupted pushes", """
   etc gc -n            # show what would be deleted
@@ -313,6 +325,30 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         print(f"local changes: {plural(len(st.added), 'file')} added, {len(st.removed)} removed, "
               f"{len(st.modified)} modified")
     return 0
+
+
+def cmd_verify(args: argparse.Namespace, config: Config) -> int:
+    if args.deep and not args.remote:
+        raise EtcError("--deep checks remote objects: use it with -r (a local verify always re-hashes every file)")
+    v = etc_verify(args.ref, remote=args.remote, deep=args.deep, config=config)
+    where = f"{v.ref} on {config.url}" if v.remote else f"local {v.name} against {v.ref}"
+    what = "object" if v.remote else "file"
+    if args.json:
+        _emit(v.to_dict())
+    elif v.ok:
+        how = ("present, right size and hash" if v.deep else "present with the right size") if v.remote \
+            else "present with the right size, mode and hash"
+        _say(args, f"{where}: {plural(v.checked, what)} {how} ({human_bytes(v.bytes)} read)")
+    else:
+        for p in v.problems:
+            print(f"{p.issue}: {p.detail}")
+    if v.ok:
+        return 0
+    shown = ", ".join(f"{p.path} ({p.issue})" for p in v.problems[:3]) + (", ..." if len(v.problems) > 3 else "")
+    fix = f"etc pull -f {v.ref} restores it" if not v.remote \
+        else "the version cannot be pulled intact; restore those objects on the remote from a backup"
+    print(f"etc: error: {where}: {plural(len(v.problems), 'problem')}: {shown}: {fix}", file=sys.stderr)
+    return 1
 
 
 def cmd_gc(args: argparse.Namespace, config: Config) -> int:
