@@ -353,3 +353,48 @@ def test_verify_local_and_remote(tmp_path: Path, user: Path):
     assert_one_line_error(proc, "sample@2 on file://", "(missing)")
     assert_one_line_error(run("verify", "sample@9", "-r", cwd=tmp_path, home=user, ok=False), "sample@9 does not exist")
     assert_one_line_error(run("verify", "sample", "--deep", cwd=tmp_path, home=user, ok=False), "use it with -r")
+
+
+def test_json_output_of_every_command(tmp_path: Path, user: Path):
+    import json
+
+    def doc(*args: str, ok: bool = True) -> dict:
+        proc = run(*args, "--json", cwd=tmp_path, home=user, ok=ok)
+        assert proc.stdout.count("\n") == 1, proc.stdout  # one document, one line
+        return json.loads(proc.stdout)
+
+    url = f"file://{tmp_path / 'r'}"
+    (user / ".etc.toml").write_text(f'url = "{url}"\n')
+    (tmp_path / "sample" / "data" / "train").mkdir(parents=True)
+    (tmp_path / "sample" / "data" / "train" / "a.txt").write_text("alpha\n")
+    run("register", "sample", cwd=tmp_path, home=user)
+    assert doc("list") == {"remote": None, "datasets": [{"name": "sample", "version": None}]}
+    pushed = doc("push", "sample")
+    assert pushed.pop("seconds") >= 0
+    assert pushed == {"name": "sample", "version": 1, "ref": "sample@1", "remote": url, "up_to_date": False,
+                      "files": 1, "total_bytes": 6, "uploaded_bytes": 6}
+    assert doc("push", "sample")["up_to_date"] is True
+    assert doc("list") == {"remote": None, "datasets": [{"name": "sample", "version": 1}]}
+    assert doc("list", "-r") == {"remote": url, "datasets": [{"name": "sample", "version": 1, "legacy": False}]}
+    assert doc("versions", "sample") == {"name": "sample", "remote": url, "versions": [1]}
+    assert doc("versions", "ghost", ok=False) == {"name": "ghost", "remote": url, "versions": []}
+    local = doc("info", "sample")
+    assert local == {"name": "sample", "version": 1, "path": str(user / ".etc" / "sample"), "remote": None,
+                     "created": None, "author": None, "partitions": {"train": {"files": 1, "bytes": 6}},
+                     "files": 1, "bytes": 6}
+    remote = doc("info", "sample@1", "-r")
+    assert remote["remote"] == url and remote["path"] is None and remote["created"].endswith("Z")
+    assert remote["partitions"] == local["partitions"]
+    run("purge", "sample", cwd=tmp_path, home=user)
+    pulled = doc("pull", "sample")
+    assert pulled.pop("seconds") >= 0
+    assert pulled == {"name": "sample", "version": 1, "ref": "sample@1", "path": str(user / ".etc" / "sample"),
+                      "remote": url, "up_to_date": False, "files": 1, "downloaded_bytes": 6, "reused_files": 0}
+    assert doc("status", "sample")["clean"] is True
+    assert doc("diff", "sample")["summary"]["unchanged"] == 1
+    assert doc("verify", "sample", "-r", "--deep") == {"name": "sample", "version": 1, "remote": True, "deep": True,
+                                                       "checked": 1, "bytes": 6, "ok": True, "problems": []}
+    # an error is still one line on stderr, and nothing but JSON (or nothing) on stdout
+    proc = run("info", "ghost", "--json", cwd=tmp_path, home=user, ok=False)
+    assert proc.stdout == ""
+    assert_one_line_error(proc, "ghost is not in")

@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
   etc list -r     # the remote's datasets with their latest version
 """, aliases=["ls"])
     p.add_argument("-r", "--remote", action="store_true", help="list the remote's datasets")
+    _json_option(p)
     p.set_defaults(func=cmd_list)
 
     p = _command(sub, "push", "publish a local dataset as a new version", """
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 """)
     p.add_argument("name", metavar="NAME", help="a dataset in the local home (etc list shows them)")
     p.add_argument("-f", "--force", action="store_true", help="publish even if someone pushed meanwhile")
+    _json_option(p)
     p.set_defaults(func=cmd_push)
 
     p = _command(sub, "pull", "fetch a dataset version (latest by default)", """
@@ -78,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--force", action="store_true", help="overwrite local changes")
     p.add_argument("-p", "--partition", dest="partitions", action="append", nargs="+", metavar="PARTITION",
                    help="fetch only these partitions")
+    _json_option(p)
     p.set_defaults(func=cmd_pull)
 
     p = _command(sub, "purge", "delete the local copy of a dataset", """
@@ -103,12 +106,14 @@ def _parser() -> argparse.ArgumentParser:
 """)
     p.add_argument("ref", metavar="NAME[@VERSION]", help="a dataset; @VERSION with -r picks a remote version")
     p.add_argument("-r", "--remote", action="store_true", help="describe the remote's version")
+    _json_option(p)
     p.set_defaults(func=cmd_info)
 
     p = _command(sub, "versions", "list the remote's versions of a dataset, newest first", """
   etc versions birds
 """)
     p.add_argument("name", metavar="NAME", help="a dataset on the remote (etc list -r shows them)")
+    _json_option(p)
     p.set_defaults(func=cmd_versions)
 
     p = _command(sub, "diff", "list files added, removed and changed between two versions (no download)", """
@@ -183,20 +188,33 @@ def cmd_register(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_list(args: argparse.Namespace, config: Config) -> int:
     if args.remote:
-        for name, version in api.list_remote(config).items():
+        found = api.list_remote(config)
+        if args.json:
+            _emit({"remote": config.url, "datasets": [{"name": name, "version": version, "legacy": version is None}
+                                                      for name, version in found.items()]})
+            return 0
+        for name, version in found.items():
             print(f"{name}\t{'@' + str(version) if version else '(0.0.x archive)'}")
         return 0
     home = api._home(config)
+    listed = []
     for name in home.names():
         state = home.load_state(name)
-        version = f"@{state.version}" if state and state.version else "(not pushed)"
-        print(f"{name}\t{version}")
+        listed.append({"name": name, "version": state.version if state and state.version else None})
+    if args.json:
+        _emit({"remote": None, "datasets": listed})
+    for item in [] if args.json else listed:
+        print(f"{item['name']}\t{'@' + str(item['version']) if item['version'] else '(not pushed)'}")
     return 0
 
 
 def cmd_push(args: argparse.Namespace, config: Config) -> int:
-    report = api.push_report(args.name, config=config, force=args.force, quiet=args.quiet or None)
-    if report.up_to_date:
+    report = api.push_report(args.name, config=config, force=args.force, quiet=args.quiet or args.json or None)
+    if args.json:
+        _emit({"name": report.name, "version": report.version, "ref": report.ref, "remote": config.url,
+               "up_to_date": report.up_to_date, "files": report.files, "total_bytes": report.total_bytes,
+               "uploaded_bytes": report.uploaded_bytes, "seconds": round(report.seconds, 3)})
+    elif report.up_to_date:
         _say(args, f"{report.ref} is up to date on {config.url}")
     else:
         _say(args, f"pushed {report.ref} to {config.url}: {plural(report.files, 'file')}, {human_bytes(report.total_bytes)}"
@@ -206,9 +224,13 @@ def cmd_push(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_pull(args: argparse.Namespace, config: Config) -> int:
     report = api.pull_report(args.ref, config=config, force=args.force,
-                             partitions=_flatten(args.partitions), quiet=args.quiet or None)
+                             partitions=_flatten(args.partitions), quiet=args.quiet or args.json or None)
     ds = report.dataset
-    if report.up_to_date:
+    if args.json:
+        _emit({"name": ds.name, "version": ds.version, "ref": ds.ref, "path": str(ds.path), "remote": config.url,
+               "up_to_date": report.up_to_date, "files": report.files, "downloaded_bytes": report.downloaded_bytes,
+               "reused_files": report.reused_files, "seconds": round(report.seconds, 3)})
+    elif report.up_to_date:
         _say(args, f"{ds.ref} is already up to date in {ds.path}")
     else:
         _say(args, f"pulled {ds.ref} into {ds.path}: {plural(report.files, 'file')} "
@@ -234,6 +256,11 @@ def cmd_info(args: argparse.Namespace, config: Config) -> int:
     if not args.remote:
         _need_local(args.ref, config)
     summary = api.info(args.ref, remote=args.remote, config=config)
+    if args.json:
+        _emit({"name": summary["name"], "version": summary.get("version"), "path": summary.get("path"),
+               "remote": summary.get("remote"), "created": summary.get("created"), "author": summary.get("author"),
+               "partitions": summary["partitions"], "files": summary["files"], "bytes": summary["bytes"]})
+        return 0
     version = f"@{summary['version']}" if summary.get("version") else " (not pushed)"
     print(f"{summary['name']}{version}")
     if summary.get("created"):
@@ -256,11 +283,13 @@ def _need_local(ref: str, config: Config) -> None:
 
 def cmd_versions(args: argparse.Namespace, config: Config) -> int:
     found = api.versions(args.name, config=config)
+    if args.json:
+        _emit({"name": args.name, "remote": config.url, "versions": found})
     if not found:
         print(f"etc: error: {args.name} has no versions on {config.url}: etc list -r shows what is there",
               file=sys.stderr)
         return 1
-    for v in found:
+    for v in [] if args.json else found:
         print(f"{args.name}@{v}")
     return 0
 
