@@ -162,6 +162,17 @@ def _local(home: Home, name: str) -> Path:
     return home.path(name)
 
 
+def _base_version(state: State | None, name: str, r: Remote, hint: str) -> int:
+    """The version the local copy is based on, when it came from the remote `r`."""
+    if state is None or state.version is None:
+        raise DatasetError(f"local {name} was never pushed or pulled, so it has no version to compare with: "
+                           + hint.format(name=name))
+    if state.remote is not None and state.remote != r.url:
+        raise DatasetError(f"local {name} is based on {name}@{state.version} of {state.remote}, not of {r.url}: "
+                           + hint.format(name=name))
+    return state.version
+
+
 # ---------------------------------------------------------------- local hashes
 
 
@@ -238,14 +249,10 @@ def diff(a: str, b: str | None = None, *, config: Config | None = None) -> Diff:
                                f"e.g. etc diff {name}@1 {name}@2")
     cfg = _config(config)
     home = Home(cfg.home_path)
-    if old_v is None and new_v is None:  # the local copy against its base version
-        state = home.load_state(name)
-        _local(home, name)
-        if state is None or state.version is None:
-            raise DatasetError(f"local {name} was never pushed or pulled, so it has no version to compare with: "
-                               f"etc diff {name}@N compares it with a remote version")
-        old_v = state.version
     r = Remote(open_storage(cfg))
+    if old_v is None and new_v is None:  # the local copy against its base version
+        _local(home, name)
+        old_v = _base_version(home.load_state(name), name, r, "etc diff {name}@N compares it with a remote version")
     sides: list[Content] = []
     manifests: dict[int, Manifest] = {}
     for version in (old_v, new_v):
@@ -256,7 +263,8 @@ def diff(a: str, b: str | None = None, *, config: Config | None = None) -> Diff:
             root = _local(home, name)
             state = home.load_state(name)
             base = None
-            if state is not None and state.partitions is not None and state.version is not None:
+            if (state is not None and state.partitions is not None and state.version is not None
+                    and state.remote in (None, r.url)):
                 base = manifests.get(state.version) or r.manifest(name, state.version)
             sides.append(_local_content(root, state, base))
     added, removed, changed, unchanged = _compare(sides[0], sides[1])
@@ -327,11 +335,9 @@ def verify(ref: str, *, remote: bool = False, deep: bool = False, config: Config
         return _verify_remote(r, r.manifest(name, version), deep, cfg.worker_count)
     root = _local(home, name)
     state = home.load_state(name)
-    version = version or (state.version if state else None)
-    if version is None:
-        raise DatasetError(f"local {name} was never pushed or pulled, so there is no version to verify it against: "
-                           f"etc verify {name}@N checks it against a remote version")
-    manifest = Remote(open_storage(cfg)).manifest(name, version)
+    r = Remote(open_storage(cfg))
+    version = version or _base_version(state, name, r, "etc verify {name}@N checks it against a remote version")
+    manifest = r.manifest(name, version)
     return _verify_local(root, manifest, state.partitions if state else None, cfg.worker_count)
 
 
@@ -403,15 +409,18 @@ def _check_object(r: Remote, obj: str, ranges: list[tuple[int, int, str, str]], 
     whole = hashlib.sha256() if is_chunk else None
     hashers = [(offset, length, hashlib.sha256(), sha, path) for offset, length, sha, path in ranges]
     pos = 0
-    for block in r.storage.read(key):
-        end = pos + len(block)
-        if whole is not None:
-            whole.update(block)
-        for offset, length, h, _, _ in hashers:
-            lo, hi = max(offset, pos), min(offset + length, end)
-            if lo < hi:
-                h.update(block[lo - pos:hi - pos])
-        pos = end
+    try:
+        for block in r.storage.read(key):
+            end = pos + len(block)
+            if whole is not None:
+                whole.update(block)
+            for offset, length, h, _, _ in hashers:
+                lo, hi = max(offset, pos), min(offset + length, end)
+                if lo < hi:
+                    h.update(block[lo - pos:hi - pos])
+            pos = end
+    except NotFoundError:  # deleted since the listing
+        return [Problem(key, "missing", f"{key} is missing on {r.url}")], pos
     problems = []
     if whole is not None and whole.hexdigest() != obj:
         problems.append(Problem(key, "hash", f"{key} (a chunk of {chunk_of}) has other bytes than its id says"))

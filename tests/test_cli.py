@@ -294,6 +294,11 @@ def test_status_reports_base_newer_versions_and_local_changes(tmp_path: Path, us
     assert doc["removed"] == [{"path": "data/train/c.txt", "size": 12}]
     assert (doc["version"], doc["latest"], doc["newer"], doc["clean"], doc["verified"]) == (2, 3, [3], False, True)
 
+    elsewhere = tmp_path / "elsewhere.toml"
+    elsewhere.write_text(f'url = "file://{tmp_path / "r2"}"\nhome = "{user / ".etc"}"\n')
+    out = run("--config", str(elsewhere), "status", "sample", cwd=tmp_path, home=user).stdout.splitlines()
+    assert out[1] == f"remote: file://{tmp_path / 'r2'} is not where this copy came from; it has no sample"
+
     # a dataset never pushed: everything is new, and a missing one is a one-line error
     (tmp_path / "fresh" / "data" / "x").mkdir(parents=True)
     (tmp_path / "fresh" / "data" / "x" / "f").write_text("f")

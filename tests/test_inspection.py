@@ -138,3 +138,18 @@ def test_verify_local_partial_copy_and_bad_input(file_remote, make_dataset):
         etc.verify("ghost", remote=True, config=cfg)
     with pytest.raises(etc.DatasetError, match="ghost is not in"):
         etc.verify("ghost", config=cfg)
+
+
+def test_a_copy_from_another_remote_is_not_compared_with_this_ones_versions(file_remote, make_dataset, tmp_path):
+    cfg = _pushed(file_remote, make_dataset)
+    elsewhere = etc.Config(f"file://{tmp_path / 'other-remote'}", home=cfg.home)
+    src = make_dataset("ds", {"train/z.txt": b"other content\n"}, root=tmp_path / "o")
+    etc.register(src, config=etc.Config(elsewhere.url, home=str(tmp_path / "oh")))
+    etc.push("ds", config=etc.Config(elsewhere.url, home=str(tmp_path / "oh")))  # ds@1 there, another dataset
+    with pytest.raises(etc.DatasetError, match="is based on ds@1 of file://.*, not of file://.*other-remote"):
+        etc.diff("ds", config=elsewhere)
+    with pytest.raises(etc.DatasetError, match="is based on ds@1 of"):
+        etc.verify("ds", config=elsewhere)
+    st = etc.status("ds", config=elsewhere)
+    assert (st.version, st.latest, st.newer) == (1, 1, [])  # its @1 is not this copy's @1
+    assert not etc.verify("ds@1", config=elsewhere).ok  # asked explicitly: compared, and different

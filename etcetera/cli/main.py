@@ -217,8 +217,8 @@ def cmd_push(args: argparse.Namespace, config: Config) -> int:
     elif report.up_to_date:
         _say(args, f"{report.ref} is up to date on {config.url}")
     else:
-        _say(args, f"pushed {report.ref} to {config.url}: {plural(report.files, 'file')}, {human_bytes(report.total_bytes)}"
-                   f" ({human_bytes(report.uploaded_bytes)} uploaded) in {report.seconds:.1f}s")
+        _say(args, f"pushed {report.ref} to {config.url}: {plural(report.files, 'file')}, "
+                   f"{human_bytes(report.total_bytes)} ({human_bytes(report.uploaded_bytes)} uploaded) in {report.seconds:.1f}s")
     return 0
 
 
@@ -339,6 +339,9 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         print(f"{st.name}: based on {st.name}@{st.version} from {st.remote}")
     if not st.remote_checked:
         print("remote: none configured")
+    elif st.version is not None and st.remote not in (None, config.url):
+        latest = f"{st.name}@{st.latest}" if st.latest else f"no {st.name}"
+        print(f"remote: {config.url} is not where this copy came from; it has {latest}")
     elif st.newer:
         print(f"remote: {plural(len(st.newer), 'newer version')} ({', '.join(f'@{v}' for v in st.newer)}): "
               f"etc pull {st.name} fetches {st.name}@{st.newer[-1]}")
@@ -384,7 +387,8 @@ def cmd_gc(args: argparse.Namespace, config: Config) -> int:
     report = api.gc(config=config, grace_hours=args.grace, dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
     _say(args, f"{plural(report.objects, 'object')} on {config.url}: {report.referenced} in use, {verb} "
-               f"{plural(report.deleted, 'orphan')} ({human_bytes(report.deleted_bytes)}), kept {report.kept_recent} recent ones")
+               f"{plural(report.deleted, 'orphan')} ({human_bytes(report.deleted_bytes)}), "
+               f"kept {report.kept_recent} recent ones")
     return 0
 
 
