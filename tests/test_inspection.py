@@ -153,3 +153,16 @@ def test_a_copy_from_another_remote_is_not_compared_with_this_ones_versions(file
     st = etc.status("ds", config=elsewhere)
     assert (st.version, st.latest, st.newer) == (1, 1, [])  # its @1 is not this copy's @1
     assert not etc.verify("ds@1", config=elsewhere).ok  # asked explicitly: compared, and different
+
+
+def test_an_object_gone_while_verify_deep_reads_it_is_reported_missing(file_remote, make_dataset):
+    from etcetera.inspection import _check_object
+    from etcetera.remote import Remote, object_key
+    from etcetera.storage import open_storage
+
+    cfg = _pushed(file_remote, make_dataset)
+    r = Remote(open_storage(cfg))
+    obj = r.manifest("ds", 1).files[0].parts[0].obj
+    r.storage.delete(object_key(obj))
+    problems, read = _check_object(r, obj, [(0, 5, "0" * 64, "data/test/b.txt")], False, None)
+    assert [(p.path, p.issue) for p in problems] == [(object_key(obj), "missing")] and read == 0
