@@ -8,11 +8,11 @@ import logging
 import sys
 from typing import Any, Callable, Sequence
 
-from .. import __version__, api
+from .. import __version__, api, inspection
 from ..config import Config
 from ..errors import DatasetError, EtcError
 from ..home import Home
-from ..inspection import FileChange, diff as etc_diff, status as etc_status, verify as etc_verify
+from ..inspection import FileChange
 from ..names import parse_ref
 from .format import human_bytes, plural, print_table
 
@@ -203,7 +203,8 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
         listed.append({"name": name, "version": state.version if state and state.version else None})
     if args.json:
         _emit({"remote": None, "datasets": listed})
-    for item in [] if args.json else listed:
+        return 0
+    for item in listed:
         print(f"{item['name']}\t{'@' + str(item['version']) if item['version'] else '(not pushed)'}")
     return 0
 
@@ -284,13 +285,13 @@ def _need_local(ref: str, config: Config) -> None:
 def cmd_versions(args: argparse.Namespace, config: Config) -> int:
     found = api.versions(args.name, config=config)
     if args.json:
-        _emit({"name": args.name, "remote": config.url, "versions": found})
+        _emit({"name": args.name, "remote": config.url, "versions": found})  # printed even when empty
     if not found:
         print(f"etc: error: {args.name} has no versions on {config.url}: etc list -r shows what is there",
               file=sys.stderr)
         return 1
-    for v in [] if args.json else found:
-        print(f"{args.name}@{v}")
+    if not args.json:
+        print("\n".join(f"{args.name}@{v}" for v in found))
     return 0
 
 
@@ -312,7 +313,7 @@ def _print_changes(marked: list[tuple[str, FileChange]]) -> None:
 
 
 def cmd_diff(args: argparse.Namespace, config: Config) -> int:
-    d = etc_diff(args.old, args.new, config=config)
+    d = inspection.diff(args.old, args.new, config=config)
     if args.json:
         _emit(d.to_dict())
         return 0
@@ -329,7 +330,7 @@ def cmd_diff(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
-    st = etc_status(args.name, config=config, verify=args.verify)
+    st = inspection.status(args.name, config=config, verify=args.verify)
     if args.json:
         _emit(st.to_dict())
         return 0
@@ -362,7 +363,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 def cmd_verify(args: argparse.Namespace, config: Config) -> int:
     if args.deep and not args.remote:
         raise EtcError("--deep checks remote objects: use it with -r (a local verify always re-hashes every file)")
-    v = etc_verify(args.ref, remote=args.remote, deep=args.deep, config=config)
+    v = inspection.verify(args.ref, remote=args.remote, deep=args.deep, config=config)
     where = f"{v.ref} on {config.url}" if v.remote else f"local {v.name} against {v.ref}"
     what = "object" if v.remote else "file"
     if args.json:
