@@ -176,8 +176,7 @@ def _base_version(state: State | None, name: str, r: Remote, hint: str) -> int:
 # ---------------------------------------------------------------- local hashes
 
 
-def _content_ids(root: Path, files: list[LocalFile], state: State | None, rehash: bool,
-                 workers: int = 4) -> dict[str, str]:
+def _content_ids(root: Path, files: list[LocalFile], state: State | None, rehash: bool) -> dict[str, str]:
     """Content id of every file: from the state's cache where its stats are unchanged (unless
     `rehash`), else by reading it."""
     out: dict[str, str] = {}
@@ -190,7 +189,8 @@ def _content_ids(root: Path, files: list[LocalFile], state: State | None, rehash
         else:
             todo.append(f)
     if todo:
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo)))) as pool:
+        # As many threads as a push hashes with: hashlib releases the GIL, the disk is the limit.
+        with ThreadPoolExecutor(max_workers=max(1, min(max(2, min(8, os.cpu_count() or 2)), len(todo)))) as pool:
             for f, (sha, _) in zip(todo, pool.map(lambda f: hash_file(root / f.rel, f.size), todo)):
                 out[f.rel] = sha
     return out
@@ -200,16 +200,15 @@ def _in_partitions(path: str, partitions: list[str] | None) -> bool:
     return partitions is None or partition_of(path) in (None, *partitions)
 
 
-def _local_content(root: Path, state: State | None, base: Manifest | None, rehash: bool = False) -> Content:
+def _local_content(root: Path, state: State | None, base: Manifest | None) -> Content:
     """The local copy as a push would publish it: its files, plus, for a partial copy, the base
     version's files of the partitions that were not pulled."""
     files, _ = scan_files(root)
-    ids = _content_ids(root, files, state, rehash)
+    ids = _content_ids(root, files, state, False)
     content: Content = {f.rel: (f.size, ids[f.rel], f.executable) for f in files}
     if state is not None and state.partitions is not None and base is not None:
-        have = {p for f in files if (p := partition_of(f.rel))} | set(state.partitions)
-        if (root / "data").is_dir():
-            have |= {e.name for e in os.scandir(root / "data") if e.is_dir(follow_symlinks=False)}
+        data = root / "data"
+        have = {e.name for e in os.scandir(data) if e.is_dir(follow_symlinks=False)} if data.is_dir() else set()
         for fe in base.files:
             p = partition_of(fe.path)
             if p is not None and p not in have:
@@ -338,10 +337,10 @@ def verify(ref: str, *, remote: bool = False, deep: bool = False, config: Config
     r = Remote(open_storage(cfg))
     version = version or _base_version(state, name, r, "etc verify {name}@N checks it against a remote version")
     manifest = r.manifest(name, version)
-    return _verify_local(root, manifest, state.partitions if state else None, cfg.worker_count)
+    return _verify_local(root, manifest, state.partitions if state else None)
 
 
-def _verify_local(root: Path, manifest: Manifest, partitions: list[str] | None, workers: int) -> Verification:
+def _verify_local(root: Path, manifest: Manifest, partitions: list[str] | None) -> Verification:
     expected = {fe.path: fe for fe in manifest.files if _in_partitions(fe.path, partitions)}
     files, _ = scan_files(root)
     present = {f.rel: f for f in files}
@@ -355,7 +354,7 @@ def _verify_local(root: Path, manifest: Manifest, partitions: list[str] | None, 
             problems.append(Problem(path, "size", f"{path} is {f.size} bytes, the version has {fe.size}"))
         else:
             to_hash.append((f, fe))
-    ids = _content_ids(root, [f for f, _ in to_hash], None, True, workers)
+    ids = _content_ids(root, [f for f, _ in to_hash], None, True)
     for f, fe in to_hash:
         if ids[f.rel] != fe.sha256:
             problems.append(Problem(f.rel, "hash", f"{f.rel} has other content than the version"))

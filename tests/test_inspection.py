@@ -166,3 +166,20 @@ def test_an_object_gone_while_verify_deep_reads_it_is_reported_missing(file_remo
     r.storage.delete(object_key(obj))
     problems, read = _check_object(r, obj, [(0, 5, "0" * 64, "data/test/b.txt")], False, None)
     assert [(p.path, p.issue) for p in problems] == [(object_key(obj), "missing")] and read == 0
+
+
+def test_diff_of_a_partial_copy_predicts_what_push_publishes(file_remote, make_dataset):
+    import shutil
+
+    _pushed(file_remote, make_dataset)
+    other = file_remote.config("b")
+    path = etc.pull("ds", config=other, partitions=["train"]).path
+    shutil.rmtree(path / "data" / "train")  # a push carries partitions missing locally over from the base
+    (path / "data" / "extra").mkdir()
+    (path / "data" / "extra" / "x.txt").write_bytes(b"xx")
+    predicted = etc.diff("ds", config=other)
+    assert predicted.added == [FileChange("data/extra/x.txt", None, 2)]
+    assert predicted.removed == [] and predicted.changed == [] and predicted.unchanged == 2
+    assert etc.push("ds", config=other) == "ds@2"
+    published = etc.diff("ds@1", "ds@2", config=other)
+    assert (published.added, published.removed, published.changed) == (predicted.added, [], [])
