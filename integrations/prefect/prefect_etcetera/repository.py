@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any, ClassVar, Optional
 
 import etcetera as etc
+from etcetera.config import config_keys
 from prefect.blocks.core import Block
 from prefect.types import SecretDict
-from etcetera.config import config_keys
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 #: Block fields of a Config key whose field is not named like the key, tried in order.
