@@ -14,7 +14,7 @@ from typing import Any, Optional
 import etcetera
 from dagster import ConfigurableResource
 from etcetera.config import config_keys
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 __all__ = ["EtcResource"]
 
@@ -45,6 +45,9 @@ class EtcResource(ConfigurableResource):
             give_up_seconds=30,
         )
     """
+
+    # A value of the wrong type must not be echoed by pydantic's error: it may be a secret.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     url: Optional[str] = _key_field("url")
     home: Optional[str] = _key_field("home")

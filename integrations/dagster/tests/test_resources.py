@@ -145,3 +145,12 @@ def test_give_up_seconds_reaches_the_config_from_run_config(tmp_path: Path) -> N
 def test_give_up_seconds_out_of_range_names_the_key() -> None:
     with pytest.raises(etcetera.ConfigError, match="give_up_seconds"):
         EtcResource(url="s3://b", give_up_seconds=0, aws_secret_access_key=SECRET).get_config()
+
+
+@pytest.mark.parametrize("field", ["aws_secret_access_key", "google_application_credentials", "workers"])
+def test_a_wrongly_typed_value_is_not_echoed(field: str) -> None:
+    # pydantic quotes the input by default: a secret put in the wrong shape would be printed.
+    value = SECRET if field == "workers" else {"k": SECRET}
+    with pytest.raises(Exception, match=field) as info:
+        EtcResource(url="s3://b", **{field: value})
+    assert SECRET not in str(info.value) and SECRET not in repr(info.value)

@@ -13,7 +13,7 @@ import etcetera as etc
 from etcetera.config import config_keys
 from prefect.blocks.core import Block
 from prefect.types import SecretDict
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 #: Block fields of a Config key whose field is not named like the key, tried in order.
 FIELDS_OF: dict[str, tuple[str, ...]] = {
@@ -57,6 +57,9 @@ class EtcRepository(Block):
         config = repository.get_config()
         ```
     """
+
+    # A value of the wrong type must not be echoed by pydantic's error: it may be a secret.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     _block_type_name: ClassVar[str] = "Etcetera Repository"
     _block_type_slug: ClassVar[str] = "etcetera-repository"

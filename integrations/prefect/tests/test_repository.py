@@ -158,3 +158,13 @@ def test_block_type_metadata_for_registration() -> None:
 def test_collection_entry_point_is_installed() -> None:
     points = importlib.metadata.entry_points(group="prefect.collections")
     assert any(ep.name == "prefect_etcetera" and ep.value == "prefect_etcetera" for ep in points)
+
+
+@pytest.mark.parametrize("field", ["aws_access_key_id", "aws_secret_access_key", "service_account_info",
+                                   "give_up_seconds"])
+def test_a_wrongly_typed_value_is_not_echoed(field: str) -> None:
+    # pydantic quotes the input by default: a secret put in the wrong shape would be printed.
+    value = TEST_SECRET if field in ("service_account_info", "give_up_seconds") else {"k": TEST_SECRET}
+    with pytest.raises(pydantic.ValidationError, match=field) as info:
+        EtcRepository(url="s3://bucket", **{field: value})
+    assert TEST_SECRET not in str(info.value) and TEST_SECRET not in repr(info.value)
