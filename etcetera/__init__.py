@@ -5,11 +5,10 @@
     ds["train"]  # pathlib.Path
 """
 
-__version__ = "0.1.0"
-
-from .config import Config  # noqa: E402
-from .dataset import Dataset  # noqa: E402
-from .errors import (  # noqa: E402
+from .version import __version__  # noqa: F401
+from .config import Config
+from .dataset import Dataset
+from .errors import (
     ConfigError,
     ConflictError,
     DatasetError,
@@ -21,14 +20,17 @@ from .errors import (  # noqa: E402
     PartitionNotFound,
     RemoteError,
 )
-from .names import check_name, parse_ref  # noqa: E402
-from .api import (  # noqa: E402
+from .names import check_name, parse_ref
+from .inspection import Diff, FileChange, Problem, Status, Verification, diff, status, verify
+from .api import (
     PullReport, PushReport, create, dataset, info, ls, pull, pull_report, purge, push, push_report, register, versions,
 )
+from .repository import Repository
 
 __all__ = [
-    "Config", "Dataset", "dataset", "register", "create", "purge", "ls", "versions", "info", "push", "pull",
+    "Config", "Dataset", "Repository", "dataset", "register", "create", "purge", "ls", "versions", "info", "push", "pull",
     "push_report", "pull_report", "PushReport", "PullReport", "check_name", "parse_ref",
+    "diff", "status", "verify", "Diff", "FileChange", "Status", "Verification", "Problem",
     "EtcError", "ConfigError", "ConflictError", "DatasetError", "FormatError", "IntegrityError",
     "InvalidNameError", "NotFoundError", "PartitionNotFound", "RemoteError",
 ]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
 from .errors import DatasetError, InvalidNameError, PartitionNotFound
-from .names import check_name
+from .names import BAD_CHARS, check_name
 
 
 class LocalFile(NamedTuple):
@@ -53,9 +52,6 @@ def validate_dataset_dir(path: Path) -> list[str]:
     return partitions
 
 
-_BAD_NAME = re.compile(r"[\x00-\x1f\\]")  # control characters or a backslash
-
-
 def scan_files(root: Path) -> tuple[list[LocalFile], list[str]]:
     """Every regular file (sorted by path) and every empty directory below `root`.
 
@@ -72,7 +68,7 @@ def scan_files(root: Path) -> tuple[list[LocalFile], list[str]]:
             empty_dirs.append(rel.rstrip("/"))
         for entry in entries:
             name = rel + entry.name
-            if _BAD_NAME.search(entry.name):
+            if BAD_CHARS.search(entry.name):
                 raise DatasetError(f"{entry.path!r}: file names may not contain control characters or backslashes")
             if entry.is_symlink():
                 raise DatasetError(

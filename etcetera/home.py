@@ -14,12 +14,33 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, NamedTuple
 
 from .compactjson import pieces
 from .dataset import LocalFile
 from .errors import DatasetError
 from .names import NAME_RE, check_name
+
+
+class FileRecord(NamedTuple):
+    """What the state remembers of one file: its stat when last hashed, and its content id.
+    Stored as a JSON list in this order; a named tuple, because a state holds one per file."""
+
+    size: int
+    mtime_ns: int
+    ino: int
+    sha256: str
+    chunks: list[str] | None  # the chunk ids of a chunked file
+    executable: bool | None = None  # None in records written before modes were remembered
+
+
+class Pending(NamedTuple):
+    """A publish in progress: written before the manifest is created, cleared after, so the next
+    push recognizes a version this copy published just before it was killed."""
+
+    version: int
+    manifest_sha256: str
+    remote: str
 
 
 @dataclass
@@ -29,9 +50,9 @@ class State:
     version: int | None = None
     remote: str | None = None
     partitions: list[str] | None = None  # None: every partition was pulled
-    files: dict[str, list] = field(default_factory=dict)  # rel -> [size, mtime_ns, ino, sha256, chunks|None, x]
+    files: dict[str, FileRecord] = field(default_factory=dict)
     dirs: list[str] | None = None  # empty directories at that version, when known
-    pending: list | None = None  # [version, sha256 of the manifest, remote] while a push publishes
+    pending: Pending | None = None
 
     def unchanged(self, files: list[LocalFile], dirs: list[str]) -> bool:
         """True when the folder is exactly as recorded: same paths, stats, modes and empty dirs,
@@ -40,19 +61,31 @@ class State:
             return False
         for f in files:
             entry = self.files.get(f.rel)
-            if (not entry or len(entry) < 6 or entry[0] != f.size or entry[1] != f.mtime_ns
-                    or entry[2] != f.ino or entry[5] != f.executable):
+            if (not entry or entry.executable is None or entry.size != f.size or entry.mtime_ns != f.mtime_ns
+                    or entry.ino != f.ino or entry.executable != f.executable):
                 return False
         return True
 
     def cached_hash(self, f: LocalFile) -> tuple[str, tuple[str, ...] | None] | None:
+        """The content id (and chunk ids) recorded for `f`, if it is unchanged since."""
         entry = self.files.get(f.rel)
-        if entry and entry[0] == f.size and entry[1] == f.mtime_ns and entry[2] == f.ino:
-            return entry[3], (tuple(entry[4]) if entry[4] else None)
+        if entry and entry.size == f.size and entry.mtime_ns == f.mtime_ns and entry.ino == f.ino:
+            return entry.sha256, (tuple(entry.chunks) if entry.chunks else None)
         return None
 
     def remember(self, f: LocalFile, sha: str, chunks: tuple[str, ...] | None) -> None:
-        self.files[f.rel] = [f.size, f.mtime_ns, f.ino, sha, list(chunks) if chunks else None, f.executable]
+        self.files[f.rel] = FileRecord(f.size, f.mtime_ns, f.ino, sha, list(chunks) if chunks else None, f.executable)
+
+    @classmethod
+    def from_json(cls, raw: Any) -> "State":
+        """The state a state file holds (lists for records, as every version wrote them)."""
+        files = {}
+        for rel, entry in (raw.get("files") or {}).items():
+            if isinstance(entry, list) and 5 <= len(entry) <= 6:
+                files[rel] = FileRecord(*entry)
+        pending = raw.get("pending")
+        pending = Pending(*pending) if isinstance(pending, list) and len(pending) == 3 else None
+        return cls(raw.get("version"), raw.get("remote"), raw.get("partitions"), files, raw.get("dirs"), pending)
 
 
 class Home:
@@ -83,9 +116,7 @@ class Home:
 
     def load_state(self, name: str) -> State | None:
         try:
-            raw = json.loads((self.meta / "state" / f"{name}.json").read_text())
-            return State(raw.get("version"), raw.get("remote"), raw.get("partitions"), raw.get("files") or {},
-                         raw.get("dirs"), raw.get("pending"))
+            return State.from_json(json.loads((self.meta / "state" / f"{name}.json").read_text()))
         except (FileNotFoundError, ValueError, AttributeError):
             return None
 

@@ -12,39 +12,28 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 import shutil
 import tarfile
 import tempfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import Iterable
 
 from .errors import DatasetError, FormatError
-from .names import MAX_NAME, NAME_RE, check_name
-from .storage import ObjectInfo, Storage
+from .names import DRIVE, check_name, is_absolute, is_name
+from .storage import Storage
 
 SUFFIX = ".tgz"
-_DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-def _top_level(storage: Storage) -> Iterable[ObjectInfo]:
-    """Objects at the root: one delimited listing where the backend offers it, else a filtered full listing."""
-    top = getattr(storage, "list_top_level", None)
-    if callable(top):
-        return top()
-    return (info for info in storage.list("") if "/" not in info.key)
 
 
 def legacy_names(storage: Storage) -> list[str]:
     """Names of the old-format datasets (`<name>.tgz` at the root), sorted."""
     names = set()
-    for info in _top_level(storage):
+    for info in storage.list_top_level():
         key = info.key
         if "/" in key or not key.endswith(SUFFIX):
             continue
         name = key[: -len(SUFFIX)]
-        if len(name) <= MAX_NAME and NAME_RE.fullmatch(name):
+        if is_name(name):
             names.add(name)
     return sorted(names)
 
@@ -91,7 +80,7 @@ def _extract_all(tar: tarfile.TarFile, label: str, dest: Path) -> None:
             files.add(rel)
         elif member.issym():
             target = member.linkname
-            if not target or PurePosixPath(target).is_absolute() or _DRIVE.match(target):
+            if not target or PurePosixPath(target).is_absolute() or DRIVE.match(target):
                 raise FormatError(f"{label}: member {member.name!r} is a link pointing outside the dataset: refused")
             resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
             if resolved == ".." or resolved.startswith("../") or resolved == ".":
@@ -139,7 +128,7 @@ def _wrapper_dir(members: list[tarfile.TarInfo], label: str) -> str | None:
 
 def _parts(name: str, label: str, member: str) -> tuple[str, ...]:
     """Path components of an archive name, refusing absolute paths and '..'."""
-    if name.startswith(("/", "\\")) or _DRIVE.match(name) or PurePosixPath(name).is_absolute():
+    if is_absolute(name):
         raise FormatError(f"{label}: member {member!r} has an absolute path: refused")
     parts = PurePosixPath(name).parts
     if ".." in parts:

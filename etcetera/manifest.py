@@ -18,14 +18,11 @@ from typing import Any
 from .compactjson import pieces
 from .dataset import partition_of
 from .errors import FormatError, InvalidNameError
-from .names import check_name
+from .names import check_name, check_rel_path
 
 FORMAT = "etcetera/1"
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_CONTROL = re.compile(r"[\x00-\x1f\\]")
-# absolute, empty segment, '.' or '..' segment, control characters or backslash
-_BAD_PATH = re.compile(r"^/|//|/$|(?:^|/)\.{1,2}(?:/|$)|[\x00-\x1f\\]")
 MAX_MANIFEST_BYTES = 1 << 30
 
 
@@ -139,20 +136,6 @@ def file_doc(f: FileEntry) -> dict:
         **({"x": True} if f.executable else {}),
         "parts": [[p.obj, p.offset, p.length] for p in f.parts],
     }
-
-
-def check_rel_path(path: Any) -> str:
-    """A safe relative path: '/'-separated, no '', '.', '..', absolute or control characters."""
-    if not isinstance(path, str) or not path or len(path) > 4096:
-        raise ValueError(f"bad path {path!r}")
-    if _BAD_PATH.search(path):
-        if _CONTROL.search(path):
-            raise ValueError(f"path {path!r} has control characters")
-        raise ValueError(f"path {path!r} escapes the dataset")
-    # A name over 255 bytes needs at least 64 characters (4 bytes each at most).
-    if len(path) > 63 and any(len(p.encode("utf-8", "surrogatepass")) > 255 for p in path.split("/")):
-        raise ValueError(f"path {path[:60]!r}... has a name longer than 255 bytes")
-    return path
 
 
 def _int(value: Any, what: str) -> int:

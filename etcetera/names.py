@@ -1,8 +1,10 @@
-"""Dataset and partition names, and `name@version` references."""
+"""The one place for name and path rules: dataset and partition names, `name@version`
+references, and the relative paths a dataset or a remote may hold."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from .errors import InvalidNameError
 
@@ -10,6 +12,43 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_NAME = 128
 # ASCII digits only: str.isdigit() and int() also accept '²' or '١', which are no version numbers.
 VERSION_RE = re.compile(r"[0-9]{1,10}")
+
+
+# Control characters or a backslash: never in a file name a dataset may hold.
+BAD_CHARS = re.compile(r"[\x00-\x1f\\]")
+# Absolute, or an empty, '.' or '..' segment: a path that would leave the folder it is joined to.
+_ESCAPES = re.compile(r"^/|//|/$|(?:^|/)\.{1,2}(?:/|$)")
+# A Windows drive ('C:'): absolute on some systems, so refused at the start of an archive member.
+DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def is_absolute(path: str) -> bool:
+    """Whether `path` is absolute on some system: '/x', '\\x' or 'C:x'."""
+    return path.startswith(("/", "\\")) or DRIVE.match(path) is not None
+
+
+def is_name(text: str) -> bool:
+    """Whether `text` is a valid dataset or partition name (check_name, without the error)."""
+    return len(text) <= MAX_NAME and NAME_RE.fullmatch(text) is not None
+
+
+def escapes(path: str) -> bool:
+    """Whether the '/'-separated `path` is empty, absolute or has an empty, '.' or '..' segment."""
+    return not path or _ESCAPES.search(path) is not None
+
+
+def check_rel_path(path: Any) -> str:
+    """A safe relative path: '/'-separated, no '', '.', '..', absolute or control characters."""
+    if not isinstance(path, str) or not path or len(path) > 4096:
+        raise ValueError(f"bad path {path!r}")
+    if BAD_CHARS.search(path):
+        raise ValueError(f"path {path!r} has control characters")
+    if escapes(path):
+        raise ValueError(f"path {path!r} escapes the dataset")
+    # A name over 255 bytes needs at least 64 characters (4 bytes each at most).
+    if len(path) > 63 and any(len(p.encode("utf-8", "surrogatepass")) > 255 for p in path.split("/")):
+        raise ValueError(f"path {path[:60]!r}... has a name longer than 255 bytes")
+    return path
 
 
 def parse_version(text: str) -> int | None:

@@ -6,13 +6,15 @@ as an environment secret (JSON form):
     export AIRFLOW_CONN_ETC_DEFAULT='{"conn_type": "etcetera", "login": "AKIA...",
         "password": "...", "extra": {"url": "s3://my-bucket", "region_name": "us-east-1"}}'
 
-Scratch folders go under $ETC_EXAMPLE_WORKDIR (default: the system temp folder).
+Scratch folders go under $ETC_EXAMPLE_WORKDIR (default: the system temp folder); the last task
+removes the run's own, whatever happened before.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -23,6 +25,11 @@ from etcetera_airflow.sensors.etc import EtcDatasetSensor
 
 DATASET = "airflow-sample"
 WORKDIR = Path(os.environ.get("ETC_EXAMPLE_WORKDIR") or tempfile.gettempdir()) / "etc-airflow-example"
+
+
+def run_folder(run_id: str | None) -> str:
+    """A folder name for `run_id` (run ids hold ':' and '+')."""
+    return str(run_id).replace(":", "_").replace("+", "_")
 
 
 def tree_digest(root: str | Path) -> dict[str, str]:
@@ -40,7 +47,7 @@ def etcetera_example() -> None:
     @task
     def build(run_id: str | None = None) -> str:
         """Write a small dataset (train/test partitions) and return its folder."""
-        root = WORKDIR / "build" / str(run_id).replace(":", "_").replace("+", "_") / DATASET
+        root = WORKDIR / "build" / run_folder(run_id) / DATASET
         for part, rows in (("train", 40), ("test", 10)):
             folder = root / "data" / part
             folder.mkdir(parents=True, exist_ok=True)
@@ -65,8 +72,19 @@ def etcetera_example() -> None:
             raise ValueError(f"pulled tree differs: {sorted(set(want) ^ set(got)) or 'contents'}")
         return {"files": len(got)}
 
+    @task(trigger_rule="all_done")
+    def clean_up(run_id: str | None = None) -> None:
+        """Remove this run's scratch folders (the published dataset stays on the remote)."""
+        for kind in ("build", "pulled"):
+            shutil.rmtree(WORKDIR / kind / run_folder(run_id), ignore_errors=True)
+            for empty in (WORKDIR / kind, WORKDIR):
+                try:
+                    empty.rmdir()
+                except OSError:  # not empty: another run's folders are still there
+                    pass
+
     wait >> pull
-    check(built, pull.output)
+    check(built, pull.output) >> clean_up()
 
 
 etcetera_example_dag = etcetera_example()

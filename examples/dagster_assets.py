@@ -1,9 +1,10 @@
 """Dagster assets stored as etcetera datasets.
 
-`raw_squares` writes a dataset folder; the `EtcIOManager` publishes it as the dataset
-"raw_squares" (a new version per materialization) and records name, version, partitions,
+`raw_squares` writes the dataset "raw_squares" into the etcetera home; the `EtcIOManager`
+publishes it (a new version per materialization) and records name, version, partitions,
 file count and bytes as output metadata.  `cubes` receives it as an `etcetera.Dataset`, derives
-a second dataset from it and returns that folder, which is published as "cubes".
+a second dataset from it, which is published as "cubes".  (An asset may also return any dataset
+folder: the IO manager copies it into the home first.)
 
 Configuration comes from the environment through `EnvVar`, so run configuration only ever
 holds variable names: ETC_URL (the remote: file:///path, s3://bucket or gs://bucket),
@@ -27,7 +28,7 @@ from pathlib import Path
 from dagster import AssetExecutionContext, Definitions, EnvVar, MaterializeResult, asset, materialize
 
 import etcetera
-from dagster_etcetera import EtcIOManager, EtcResource
+from dagster_etcetera import EtcIOManager, EtcResource, dataset_name
 
 # EtcResource field -> environment variable, used only when the variable is set.
 OPTIONAL_ENV = {
@@ -46,21 +47,26 @@ def etc_resource() -> EtcResource:
     return EtcResource(url=EnvVar("ETC_URL"), home=EnvVar("ETC_HOME"), **optional)
 
 
-def write_dataset(files: dict[str, str], meta: dict) -> Path:
-    """A new dataset folder (data/<partition>/... and meta.json) in a temporary directory.
+def write_dataset(context: AssetExecutionContext, etc: EtcResource, files: dict[str, str],
+                  meta: dict) -> etcetera.Dataset:
+    """The asset's dataset, written straight into the etcetera home (no scratch folder to clean up).
 
-    The IO manager copies it into the etcetera home, so it may live anywhere."""
-    root = Path(tempfile.mkdtemp(prefix="etc-asset-"))
+    `files` maps "<partition>/<path>" to text.  The IO manager publishes the returned dataset."""
+    name = dataset_name(context.asset_key.path)
+    partitions = sorted({rel.split("/", 1)[0] for rel in files})
+    ds = etcetera.create(name, partitions, config=etc.get_config(), force=True)
     for rel, text in files.items():
-        (root / "data" / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / "data" / rel).write_text(text)
-    (root / "meta.json").write_text(json.dumps(meta))
-    return root
+        (ds.path / "data" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ds.path / "data" / rel).write_text(text)
+    (ds.path / "meta.json").write_text(json.dumps(meta))
+    return ds
 
 
 @asset(description="Points on y = x^2, split into train and test.")
-def raw_squares() -> Path:
+def raw_squares(context: AssetExecutionContext, etc: EtcResource) -> etcetera.Dataset:
     return write_dataset(
+        context,
+        etc,
         {
             "train/points.csv": "x,y\n" + "".join(f"{x},{x * x}\n" for x in range(8)),
             "test/points.csv": "x,y\n" + "".join(f"{x},{x * x}\n" for x in range(8, 10)),
@@ -70,14 +76,14 @@ def raw_squares() -> Path:
 
 
 @asset(description="y = x^3 for the same points, derived from raw_squares.")
-def cubes(context: AssetExecutionContext, raw_squares: etcetera.Dataset) -> Path:
+def cubes(context: AssetExecutionContext, etc: EtcResource, raw_squares: etcetera.Dataset) -> etcetera.Dataset:
     context.log.info(f"reading {raw_squares.ref}: partitions {raw_squares.keys()}")
     out = {}
     for partition, folder in raw_squares.items():
         rows = (folder / "points.csv").read_text().splitlines()[1:]
         xs = [int(row.split(",")[0]) for row in rows]
         out[f"{partition}/points.csv"] = "x,y\n" + "".join(f"{x},{x ** 3}\n" for x in xs)
-    return write_dataset(out, {"description": "cubes", "derived_from": raw_squares.ref})
+    return write_dataset(context, etc, out, {"description": "cubes", "derived_from": raw_squares.ref})
 
 
 @asset(description="How many points each partition of cubes has, recorded as metadata only.")
@@ -94,14 +100,21 @@ defs = Definitions(
 
 
 def main() -> None:
-    """Materialize every asset once on a temporary file:// remote and print what was published."""
-    work = Path(tempfile.mkdtemp(prefix="etc-dagster-demo-"))
-    os.environ.setdefault("ETC_URL", f"file://{work / 'remote'}")
-    os.environ.setdefault("ETC_HOME", str(work / "home"))
-    result = materialize(
-        [raw_squares, cubes, cube_counts],
-        resources={"io_manager": EtcIOManager(etc=etc), "etc": etc},
-    )
+    """Materialize every asset once on a temporary file:// remote and print what was published.
+
+    ETC_URL / ETC_HOME, when set, are used instead; the temporary folder is removed at the end."""
+    with tempfile.TemporaryDirectory(prefix="etc-dagster-demo-") as tmp:
+        defaults = {"ETC_URL": f"file://{Path(tmp) / 'remote'}", "ETC_HOME": str(Path(tmp) / "home")}
+        added = [var for var in defaults if var not in os.environ]
+        os.environ.update({var: defaults[var] for var in added})
+        try:
+            result = materialize(
+                [raw_squares, cubes, cube_counts],
+                resources={"io_manager": EtcIOManager(etc=etc), "etc": etc},
+            )
+        finally:
+            for var in added:
+                del os.environ[var]
     for node in ("raw_squares", "cubes"):
         (mat,) = result.asset_materializations_for_node(node)
         md = {k: v.value for k, v in mat.metadata.items()}

@@ -160,3 +160,246 @@ def test_secrets_never_printed(tmp_path: Path, user: Path):
     for path in (user / ".etc").rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes()
+
+
+def test_version_and_help(tmp_path: Path, user: Path):
+    import etcetera
+
+    proc = run("--version", cwd=tmp_path, home=user)
+    assert proc.stdout.strip() == f"etc {etcetera.__version__}"
+    push_help = run("push", "--help", cwd=tmp_path, home=user).stdout
+    assert "NAME" in push_help and "a dataset in the local home" in push_help
+    assert "etc push birds" in push_help
+    from etcetera.cli.main import _parser
+
+    subparsers = next(a for a in _parser()._actions if a.dest == "command").choices
+    assert {"register", "list", "push", "pull", "purge", "create", "info", "versions", "gc"} <= set(subparsers)
+    for command, parser in subparsers.items():
+        for action in parser._actions:
+            assert action.help, f"etc {command}: {action.dest} has no help text"
+        text = run(command, "--help", cwd=tmp_path, home=user).stdout
+        assert "examples:" in text and f"{parser.prog} " in text.split("examples:")[1], command
+
+
+def test_messages_count_in_singular_and_info_says_what_to_run(tmp_path: Path, user: Path):
+    (user / ".etc.toml").write_text(f'url = "file://{tmp_path / "r"}"\n')
+    (tmp_path / "one" / "data" / "train").mkdir(parents=True)
+    (tmp_path / "one" / "data" / "train" / "a.txt").write_text("a")
+    run("register", "one", cwd=tmp_path, home=user)
+    pushed = run("push", "one", cwd=tmp_path, home=user).stdout
+    assert ": 1 file," in pushed and "1 files" not in pushed
+    run("purge", "one", cwd=tmp_path, home=user)
+    pulled = run("pull", "one", cwd=tmp_path, home=user).stdout
+    assert ": 1 file " in pulled and "1 files" not in pulled
+    proc = run("info", "nonexistent", cwd=tmp_path, home=user, ok=False)
+    assert_one_line_error(proc, "nonexistent is not in", "etc pull nonexistent")
+    assert "auto_pull" not in proc.stderr
+
+
+def _two_versions(tmp_path: Path, user: Path) -> Path:
+    """sample@1 = {train/a.txt, test/b.txt}; sample@2 changes a.txt, drops b.txt, adds train/c.txt.
+    Returns the local copy's folder (at @2)."""
+    (user / ".etc.toml").write_text(f'url = "file://{tmp_path / "r"}"\n')
+    src = tmp_path / "sample"
+    (src / "data" / "train").mkdir(parents=True)
+    (src / "data" / "test").mkdir(parents=True)
+    (src / "data" / "train" / "a.txt").write_text("alpha\n")
+    (src / "data" / "test" / "b.txt").write_text("beta\n")
+    run("register", "sample", cwd=tmp_path, home=user)
+    run("push", "sample", cwd=tmp_path, home=user)
+    local = user / ".etc" / "sample"
+    (local / "data" / "train" / "a.txt").write_text("alpha, longer\n")
+    (local / "data" / "test" / "b.txt").unlink()
+    (local / "data" / "train" / "c.txt").write_text("gamma gamma\n")
+    assert "pushed sample@2" in run("push", "sample", cwd=tmp_path, home=user).stdout
+    return local
+
+
+def test_diff_between_versions_and_the_local_copy(tmp_path: Path, user: Path):
+    import json
+    import shutil
+
+    local = _two_versions(tmp_path, user)
+    shutil.rmtree(tmp_path / "r" / "objects")  # a diff reads manifests only: no object is needed
+    out = run("diff", "sample@1", "sample@2", cwd=tmp_path, home=user).stdout.splitlines()
+    assert out[0] == "sample@1 -> sample@2"
+    assert [line.split()[:2] for line in out[1:4]] == [
+        ["-", "data/test/b.txt"], ["~", "data/train/a.txt"], ["+", "data/train/c.txt"]]
+    assert "6 B -> 14 B" in out[2] and "12 B" in out[3]
+    assert out[4] == "1 file added (12 B), 1 removed (5 B), 1 changed, 0 unchanged"
+
+    assert run("diff", "sample", cwd=tmp_path, home=user).stdout.splitlines() == [
+        "sample@2 -> sample (local)", "no differences: 2 files the same"]
+    (local / "data" / "train" / "c.txt").write_text("changed locally\n")
+    (local / "data" / "train" / "d.txt").write_text("d")
+    out = run("diff", "sample", cwd=tmp_path, home=user).stdout.splitlines()
+    assert [line.split()[:2] for line in out[1:3]] == [["~", "data/train/c.txt"], ["+", "data/train/d.txt"]]
+    assert out[-1].startswith("1 file added (1 B), 0 removed")
+
+    doc = json.loads(run("diff", "sample@1", "--json", cwd=tmp_path, home=user).stdout)
+    assert doc["old"] == {"version": 1, "local": False} and doc["new"] == {"version": None, "local": True}
+    assert doc["removed"] == [{"path": "data/test/b.txt", "size": 5}]
+    assert [c["path"] for c in doc["added"]] == ["data/train/c.txt", "data/train/d.txt"]
+    assert doc["changed"] == [{"path": "data/train/a.txt", "old_size": 6, "new_size": 14}]
+    assert doc["summary"] == {"added": 2, "removed": 1, "changed": 1, "unchanged": 0,
+                              "bytes_added": 17, "bytes_removed": 5}
+    # the reverse direction swaps added and removed
+    doc = json.loads(run("diff", "sample", "sample@1", "--json", cwd=tmp_path, home=user).stdout)
+    assert [c["path"] for c in doc["removed"]] == ["data/train/c.txt", "data/train/d.txt"]
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["diff", "sample@1", "other@2"], ["cannot diff sample with other", "one dataset"]),
+    (["diff", "sample@9"], ["sample@9 does not exist", "etc versions sample"]),
+    (["diff", "sample@1", "sample@x"], ["invalid version"]),
+    (["diff", "ghost@1"], ["ghost@1 does not exist"]),
+])
+def test_diff_bad_input(tmp_path: Path, user: Path, args, needles):
+    _two_versions(tmp_path, user)
+    state = sorted((p, p.stat().st_mtime_ns) for p in (user / ".etc").rglob("*") if p.is_file())
+    proc = run(*args, cwd=tmp_path, home=user, ok=False)
+    assert_one_line_error(proc, *needles)
+    assert proc.stdout == ""
+    assert sorted((p, p.stat().st_mtime_ns) for p in (user / ".etc").rglob("*") if p.is_file()) == state
+
+
+def test_status_reports_base_newer_versions_and_local_changes(tmp_path: Path, user: Path):
+    import json
+
+    local = _two_versions(tmp_path, user)
+    out = run("status", "sample", cwd=tmp_path, home=user).stdout.splitlines()
+    assert out == [f"sample: based on sample@2 from file://{tmp_path / 'r'}",
+                   "remote: up to date (sample@2 is the latest)", "local changes: none"]
+    # someone else publishes @3
+    other = tmp_path / "other.toml"
+    other.write_text(f'url = "file://{tmp_path / "r"}"\nhome = "{tmp_path / "h2"}"\n')
+    run("--config", str(other), "pull", "sample", cwd=tmp_path, home=user)
+    (tmp_path / "h2" / "sample" / "data" / "train" / "z.txt").write_text("z")
+    run("--config", str(other), "push", "sample", cwd=tmp_path, home=user)
+
+    a = local / "data" / "train" / "a.txt"
+    before = a.stat()
+    with open(a, "r+b") as fh:  # same size, same inode, mtime put back: only a re-hash notices
+        fh.write(b"ALPHA")
+    os.utime(a, ns=(before.st_atime_ns, before.st_mtime_ns))
+    (local / "data" / "train" / "c.txt").unlink()
+    (local / "data" / "train" / "new.txt").write_text("new!")
+    out = run("status", "sample", cwd=tmp_path, home=user).stdout.splitlines()
+    assert out[1] == "remote: 1 newer version (@3): etc pull sample fetches sample@3"
+    assert [line.split()[:2] for line in out[2:4]] == [["-", "data/train/c.txt"], ["+", "data/train/new.txt"]]
+    assert out[-1] == "local changes: 1 file added, 1 removed, 0 modified"
+    doc = json.loads(run("status", "sample", "--verify", "--json", cwd=tmp_path, home=user).stdout)
+    assert doc["modified"] == [{"path": "data/train/a.txt", "old_size": 14, "new_size": 14}]
+    assert doc["added"] == [{"path": "data/train/new.txt", "size": 4}]
+    assert doc["removed"] == [{"path": "data/train/c.txt", "size": 12}]
+    assert (doc["version"], doc["latest"], doc["newer"], doc["clean"], doc["verified"]) == (2, 3, [3], False, True)
+
+    elsewhere = tmp_path / "elsewhere.toml"
+    elsewhere.write_text(f'url = "file://{tmp_path / "r2"}"\nhome = "{user / ".etc"}"\n')
+    out = run("--config", str(elsewhere), "status", "sample", cwd=tmp_path, home=user).stdout.splitlines()
+    assert out[1] == f"remote: file://{tmp_path / 'r2'} is not where this copy came from; it has no sample"
+
+    # a dataset never pushed: everything is new, and a missing one is a one-line error
+    (tmp_path / "fresh" / "data" / "x").mkdir(parents=True)
+    (tmp_path / "fresh" / "data" / "x" / "f").write_text("f")
+    run("register", "fresh", cwd=tmp_path, home=user)
+    out = run("status", "fresh", cwd=tmp_path, home=user).stdout.splitlines()
+    assert out[0] == "fresh: never pushed or pulled (etc push fresh publishes it)"
+    assert out[-1] == "local changes: 1 file added, 0 removed, 0 modified"
+    assert_one_line_error(run("status", "ghost", cwd=tmp_path, home=user, ok=False), "ghost is not in", "etc pull ghost")
+
+
+def test_verify_local_and_remote(tmp_path: Path, user: Path):
+    import json
+
+    local = _two_versions(tmp_path, user)
+    ok = run("verify", "sample", cwd=tmp_path, home=user).stdout
+    assert ok.startswith("local sample against sample@2: 2 files present with the right size, mode and hash")
+    assert run("verify", "sample", "-r", "--deep", cwd=tmp_path, home=user).stdout.startswith("sample@2 on file://")
+
+    # local damage: a changed byte, a missing file, a stray file
+    a = local / "data" / "train" / "a.txt"
+    before = a.stat()
+    with open(a, "r+b") as fh:
+        fh.write(b"A")
+    os.utime(a, ns=(before.st_atime_ns, before.st_mtime_ns))  # stats unchanged: only a hash notices
+    (local / "data" / "train" / "c.txt").unlink()
+    (local / "data" / "train" / "stray.txt").write_text("s")
+    proc = run("verify", "sample", cwd=tmp_path, home=user, ok=False)
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines() == ["hash: data/train/a.txt has other content than the version",
+                                        "missing: data/train/c.txt is missing",
+                                        "unexpected: data/train/stray.txt is not in the version"]
+    assert_one_line_error(proc, "3 problems", "data/train/a.txt (hash)", "etc pull -f sample@2")
+    doc = json.loads(run("verify", "sample@1", "--json", cwd=tmp_path, home=user, ok=False).stdout)
+    assert doc["ok"] is False and doc["version"] == 1 and doc["remote"] is False
+    assert {(p["path"], p["issue"]) for p in doc["problems"]} == {
+        ("data/test/b.txt", "missing"), ("data/train/a.txt", "size"), ("data/train/stray.txt", "unexpected")}
+
+    # remote damage to an object of @2: truncated, then deleted
+    from etcetera import Config
+    from etcetera.remote import Remote
+    from etcetera.storage import open_storage
+
+    objects = Remote(open_storage(Config(f"file://{tmp_path / 'r'}"))).manifest("sample", 2).objects
+    victim = tmp_path / "r" / "objects" / sorted(objects)[0]
+    assert victim.is_file()
+    victim.write_bytes(victim.read_bytes()[:-1])
+    proc = run("verify", "sample@2", "-r", "--json", cwd=tmp_path, home=user, ok=False)
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] is False and doc["remote"] is True
+    assert doc["problems"] == [{"path": f"objects/{victim.name}", "issue": "size",
+                                "detail": f"objects/{victim.name} is {victim.stat().st_size} bytes on "
+                                          f"file://{tmp_path / 'r'}, the version says {objects[victim.name]}"}]
+    assert_one_line_error(proc, "sample@2 on file://", "restore those objects")
+    victim.unlink()
+    proc = run("verify", "sample", "-r", cwd=tmp_path, home=user, ok=False)
+    assert proc.stdout.startswith("missing: objects/")
+    assert_one_line_error(proc, "sample@2 on file://", "(missing)")
+    assert_one_line_error(run("verify", "sample@9", "-r", cwd=tmp_path, home=user, ok=False), "sample@9 does not exist")
+    assert_one_line_error(run("verify", "sample", "--deep", cwd=tmp_path, home=user, ok=False), "use it with -r")
+
+
+def test_json_output_of_every_command(tmp_path: Path, user: Path):
+    import json
+
+    def doc(*args: str, ok: bool = True) -> dict:
+        proc = run(*args, "--json", cwd=tmp_path, home=user, ok=ok)
+        assert proc.stdout.count("\n") == 1, proc.stdout  # one document, one line
+        return json.loads(proc.stdout)
+
+    url = f"file://{tmp_path / 'r'}"
+    (user / ".etc.toml").write_text(f'url = "{url}"\n')
+    (tmp_path / "sample" / "data" / "train").mkdir(parents=True)
+    (tmp_path / "sample" / "data" / "train" / "a.txt").write_text("alpha\n")
+    run("register", "sample", cwd=tmp_path, home=user)
+    assert doc("list") == {"remote": None, "datasets": [{"name": "sample", "version": None}]}
+    pushed = doc("push", "sample")
+    assert pushed.pop("seconds") >= 0
+    assert pushed == {"name": "sample", "version": 1, "ref": "sample@1", "remote": url, "up_to_date": False,
+                      "files": 1, "total_bytes": 6, "uploaded_bytes": 6}
+    assert doc("push", "sample")["up_to_date"] is True
+    assert doc("list") == {"remote": None, "datasets": [{"name": "sample", "version": 1}]}
+    assert doc("list", "-r") == {"remote": url, "datasets": [{"name": "sample", "version": 1, "legacy": False}]}
+    assert doc("versions", "sample") == {"name": "sample", "remote": url, "versions": [1]}
+    assert doc("versions", "ghost", ok=False) == {"name": "ghost", "remote": url, "versions": []}
+    local = doc("info", "sample")
+    assert local == {"name": "sample", "version": 1, "path": str(user / ".etc" / "sample"), "remote": None,
+                     "created": None, "author": None, "partitions": {"train": {"files": 1, "bytes": 6}},
+                     "files": 1, "bytes": 6}
+    remote = doc("info", "sample@1", "-r")
+    assert remote["remote"] == url and remote["path"] is None and remote["created"].endswith("Z")
+    assert remote["partitions"] == local["partitions"]
+    run("purge", "sample", cwd=tmp_path, home=user)
+    pulled = doc("pull", "sample")
+    assert pulled.pop("seconds") >= 0
+    assert pulled == {"name": "sample", "version": 1, "ref": "sample@1", "path": str(user / ".etc" / "sample"),
+                      "remote": url, "up_to_date": False, "files": 1, "downloaded_bytes": 6, "reused_files": 0}
+    assert doc("status", "sample")["clean"] is True
+    assert doc("diff", "sample")["summary"]["unchanged"] == 1
+    assert doc("verify", "sample", "-r", "--deep") == {"name": "sample", "version": 1, "remote": True, "deep": True,
+                                                       "checked": 1, "bytes": 6, "ok": True, "problems": []}
+    # an error is still one line on stderr, and nothing but JSON (or nothing) on stdout
+    proc = run("info", "ghost", "--json", cwd=tmp_path, home=user, ok=False)
+    assert proc.stdout == ""
+    assert_one_line_error(proc, "ghost is not in")

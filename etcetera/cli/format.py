@@ -1,4 +1,4 @@
-"""Human-readable output: sizes and aligned tables."""
+"""Human-readable output: sizes, counts and aligned tables."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n} B"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 file', '2 files', '0 files'; `many` for irregular plurals."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def print_table(header: list[str], rows: list[list[str]]) -> None:

@@ -161,13 +161,19 @@ class Storage(ABC):
     def delete(self, key: str) -> None:
         """Remove `key`; removing a missing key is not an error."""
 
+    def list_top_level(self) -> Iterator[ObjectInfo]:
+        """Objects directly at the root, in no sub-folder (where 0.0.x kept its `<name>.tgz`).
+        By default a filtered full listing; backends with delimited listings override it."""
+        return (info for info in self.list("") if "/" not in info.key)
+
     def leftovers(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Partial writes that an interrupted upload left under `prefix`: never visible through
         `list`, but they take space; `delete(info.key)` removes one.  None by default."""
         return iter(())
 
     def close(self) -> None:
-        """Release connections."""
+        """Release the connections and sockets the client holds; the Storage is not used after.
+        Nothing to release by default."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"

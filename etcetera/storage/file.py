@@ -8,6 +8,7 @@ from typing import Iterator
 from urllib.parse import unquote, urlparse
 
 from ..errors import ConfigError, NotFoundError, RemoteError
+from ..names import escapes
 from .base import FileRangesSource, ObjectInfo, Source, Storage
 
 BLOCK = 1 << 20
@@ -26,10 +27,9 @@ class FileStorage(Storage):
             raise ConfigError(f"file remote {url!r} must be file:///absolute/path")
 
     def _path(self, key: str) -> Path:
-        parts = key.split("/")
-        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        if escapes(key):
             raise RemoteError(f"refusing unsafe object key {key!r} on {self.url}")
-        return self.root.joinpath(*parts)
+        return self.root.joinpath(*key.split("/"))
 
     def _tmp(self, path: Path) -> Path:
         try:
@@ -121,6 +121,21 @@ class FileStorage(Storage):
                     except FileNotFoundError:
                         continue
                     yield ObjectInfo(key, st.st_size, st.st_mtime)
+
+    def list_top_level(self) -> Iterator[ObjectInfo]:
+        """Files directly in the root folder: one directory read, not a walk of every object."""
+        try:
+            entries = list(os.scandir(self.root))
+        except OSError:  # no root folder yet (or unreadable): no objects, as `list` says
+            return
+        for entry in entries:
+            if entry.name.startswith(".tmp-") or entry.is_dir():
+                continue
+            try:
+                st = os.stat(entry.path)
+            except FileNotFoundError:
+                continue
+            yield ObjectInfo(entry.name, st.st_size, st.st_mtime)
 
     def leftovers(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """The `.tmp-*` files of writes killed before their rename."""

@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 
-from etcetera import api
+from etcetera import repository
 from etcetera.cli import main
 from etcetera.home import Home
 
@@ -46,7 +46,7 @@ def _bump(kind: str) -> int:
 def install_hook(hook: str) -> None:
     kind, _, arg = hook.partition(":")
     n = int(arg) if arg else 0
-    real_remote = api._remote
+    real_remote = repository.open_remote
 
     def remote(config):
         r = real_remote(config)
@@ -82,7 +82,7 @@ def install_hook(hook: str) -> None:
         storage.put, storage.read, storage.put_if_absent = put, read, put_if_absent
         return r
 
-    api._remote = remote
+    repository.open_remote = remote
     if kind in ("install", "installed"):
         real_install = Home.install
 

@@ -66,7 +66,8 @@ def test_push_killed_leaves_no_partial_version_and_gc_cleans_up(point, file_remo
         assert partial, "the crash left no partial write?"
     gone = etc_cli("gc", "--grace", "0", config=toml_a, user=user)
     assert gone.returncode == 0, gone.stderr
-    assert f"deleted {len(orphans_before) + len(partial)} orphans" in gone.stdout
+    n = len(orphans_before) + len(partial)
+    assert f"deleted {n} {'orphan' if n == 1 else 'orphans'} (" in gone.stdout
     if point == "publish":  # everything was uploaded, then one pack's content changed
         assert orphans_before, "the crash left nothing to collect?"
     assert object_keys(cfg_a) == referenced

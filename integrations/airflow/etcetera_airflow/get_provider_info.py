@@ -4,43 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Extra fields of the connection form (Airflow 3.2+ reads them from here, stored in `extra`).
-CONN_FIELDS: dict[str, dict[str, Any]] = {
-    "url": {
-        "label": "Remote URL",
-        "schema": {"type": ["string", "null"]},
-        "description": "file:///path, s3://bucket[/prefix] or gs://bucket[/prefix]",
-    },
-    "endpoint_url": {
-        "label": "S3 endpoint URL",
-        "schema": {"type": ["string", "null"]},
-        "description": "Only for S3-compatible stores (MinIO, Ceph, R2...)",
-    },
-    "region_name": {"label": "AWS region", "schema": {"type": ["string", "null"]}},
-    "public": {
-        "label": "Public remote (anonymous read)",
-        "schema": {"type": ["boolean", "null"], "default": False},
-    },
-    "google_application_credentials": {
-        "label": "GCS service-account JSON (or a path to it)",
-        "schema": {"type": ["string", "null"], "format": "password"},
-    },
-    "project": {"label": "GCP project", "schema": {"type": ["string", "null"]}},
-    "home": {
-        "label": "Local dataset folder",
-        "schema": {"type": ["string", "null"]},
-        "description": "Where pulled datasets live on the worker (default ~/.etc)",
-    },
-}
+from etcetera.config import ConfigKey
+
+from etcetera_airflow.connection import FORM_KEYS, LOGIN_KEYS, label_of
+
+_JSON_TYPES = ((bool, "boolean"), (float, "number"), (int, "integer"))
+
+
+def _conn_field(key: ConfigKey) -> dict[str, Any]:
+    """One form field from its Config key: label, help and JSON type; secrets as password fields."""
+    kind = next((name for t, name in _JSON_TYPES if t in key.types), "string")
+    schema: dict[str, Any] = {"type": [kind, "null"]}
+    if kind == "boolean":
+        schema["default"] = False
+    if key.secret:
+        schema["format"] = "password"
+    return {"label": key.label, "schema": schema, "description": key.help}
+
+
+#: Extra fields of the connection form (Airflow 3.2+ reads them from here, stored in `extra`):
+#: every Config key but the AWS key pair, which is the connection's login and password.
+CONN_FIELDS: dict[str, dict[str, Any]] = {key.name: _conn_field(key) for key in FORM_KEYS}
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["host", "schema", "port"],
-    "relabeling": {"login": "AWS access key id", "password": "AWS secret access key"},
+    "relabeling": {attribute: label_of(key) for attribute, key in LOGIN_KEYS.items()},
     "placeholders": {
         "url": "s3://my-bucket",
         "endpoint_url": "https://s3.example.com",
         "region_name": "us-east-1",
         "home": "~/.etc",
+        "give_up_seconds": "10",
         "extra": '{"url": "s3://my-bucket", "region_name": "us-east-1"}',
     },
 }

@@ -10,7 +10,8 @@ import pytest
 from airflow.sdk import Connection
 
 import etcetera as etc
-from etcetera_airflow.connection import asset_uri, config_from_connection, secret_values
+from etcetera.config import config_keys
+from etcetera_airflow.connection import LOGIN_KEYS, asset_uri, config_from_connection, secret_values
 
 from conftest import PLANTED_PASSWORD
 
@@ -68,6 +69,26 @@ def test_secret_values_lists_keys_and_token() -> None:
     assert secret_values(cfg) == ["AKIAKEY", PLANTED_PASSWORD, "tok-123456"]
 
 
+def test_form_strings_are_coerced_by_the_type_of_their_config_key() -> None:
+    cfg = config_from_connection(conn(extra={"url": "s3://b", "workers": " 8 ", "give_up_seconds": "2.5",
+                                             "public": "yes", "home": " /data "}))
+    assert (cfg.workers, cfg.give_up_seconds, cfg.public, cfg.home) == (8, 2.5, True, "/data")
+    assert config_from_connection(conn(extra={"url": "s3://b", "give_up_seconds": 30})).give_up_seconds == 30
+
+
+def test_secret_values_cover_every_secret_config_key() -> None:
+    # One distinct planted value per secret key of the one list: a new secret key is masked with no edit.
+    planted = {key.name: f"planted-{key.name}-9f8e7d" for key in config_keys() if key.secret}
+    planted["google_application_credentials"] = json.dumps({**SERVICE_ACCOUNT, "private_key": "planted-pk-9f8e7d"})
+    extra = {name: value for name, value in planted.items() if name not in LOGIN_KEYS.values()}
+    cfg = config_from_connection(conn(login=planted.get("aws_access_key_id"),
+                                      password=planted.get("aws_secret_access_key"), extra={"url": "s3://b", **extra}))
+    secrets = secret_values(cfg)
+    assert set(planted.values()) <= set(secrets)
+    assert "planted-pk-9f8e7d" in secrets and "kid-planted-123456" in secrets
+    assert "sa@p.iam.gserviceaccount.com" not in secrets and "s3://b" not in secrets
+
+
 def test_missing_url_is_a_clear_error() -> None:
     with pytest.raises(etc.ConfigError, match="etc_test.*has no remote.*url"):
         config_from_connection(conn(login="AKIAKEY", password=PLANTED_PASSWORD))
@@ -85,6 +106,10 @@ def test_bad_values_name_the_key_not_the_value() -> None:
         config_from_connection(conn(extra={"url": "s3://b", "public": "maybe"}))
     with pytest.raises(etc.ConfigError, match="workers") as err:
         config_from_connection(conn(password=PLANTED_PASSWORD, extra={"url": "s3://b", "workers": PLANTED_PASSWORD}))
+    assert PLANTED_PASSWORD not in str(err.value)
+    with pytest.raises(etc.ConfigError, match="give_up_seconds") as err:
+        config_from_connection(conn(password=PLANTED_PASSWORD,
+                                    extra={"url": "s3://b", "give_up_seconds": PLANTED_PASSWORD}))
     assert PLANTED_PASSWORD not in str(err.value)
 
 

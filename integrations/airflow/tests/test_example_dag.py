@@ -126,7 +126,7 @@ def test_example_dag_pushes_waits_pulls_and_checks(example_dag, backend: Backend
 
     assert dr.state == DagRunState.SUCCESS
     tis = {ti.task_id: ti for ti in dr.get_task_instances()}
-    assert set(tis) == {"build", "push", "wait", "pull", "check"}
+    assert set(tis) == {"build", "push", "wait", "pull", "check", "clean_up"}
     assert {ti.state for ti in tis.values()} == {TaskInstanceState.SUCCESS}
 
     def xcom(task_id: str) -> Any:
@@ -147,11 +147,13 @@ def test_example_dag_pushes_waits_pulls_and_checks(example_dag, backend: Backend
     assert set(info["partitions"]) == {"train", "test"} and info["files"] == 3  # 2 partitions + meta.json
     assert info["partitions"]["train"]["files"] == 1
 
-    # The pulled tree, and a fresh pull by someone else, equal what the DAG built.
-    want = digest(built)
-    assert set(want) == {"data/train/rows.csv", "data/test/rows.csv", "meta.json"}
-    assert digest(pulled) == want
-    assert digest(etc.pull(f"{DATASET}@1", config=check_cfg).path) == want
+    # `check` compared the pulled tree with the built one; clean_up then removed both scratch folders.
+    assert not built.exists() and not pulled.exists()
+    assert not (WORKDIR / "etc-airflow-example").exists()
+    # A fresh pull by someone else holds what the DAG built.
+    fresh = etc.pull(f"{DATASET}@1", config=check_cfg).path
+    assert set(digest(fresh)) == {"data/train/rows.csv", "data/test/rows.csv", "meta.json"}
+    assert (fresh / "data" / "train" / "rows.csv").read_text() == "".join(f"{i},{i * i}\n" for i in range(40))
     # The push went through the connection's home, never ~/.etc.
     assert (worker_home / DATASET / "data").is_dir()
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 import etcetera as etc
+from etcetera.config import config_keys
+from etcetera_airflow.connection import LOGIN_KEYS
 from etcetera_airflow.hooks.etc import EtcHook
 
 from conftest import PLANTED_PASSWORD, conn_json
@@ -54,6 +56,15 @@ def test_other_connection_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
                                                            region_name="eu-west-3"))
     cfg = EtcHook(etc_conn_id="etc_other").get_config()
     assert (cfg.url, cfg.region_name) == ("s3://other-bucket", "eu-west-3")
+
+
+def test_give_up_seconds_reaches_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As the UI form stores it (a string under the prefixed key) and as JSON written by hand (a number).
+    monkeypatch.setenv("AIRFLOW_CONN_ETC_DEFAULT", conn_json("s3://b", home=tmp_path,
+                                                             extra__etcetera__give_up_seconds="2.5"))
+    monkeypatch.setenv("AIRFLOW_CONN_ETC_OTHER", conn_json("s3://b", home=tmp_path, give_up_seconds=30))
+    assert EtcHook().get_config().give_up_seconds == 2.5
+    assert EtcHook(etc_conn_id="etc_other").get_config().give_up == 30.0
 
 
 def test_test_connection_lists_the_remote(file_conn: Path, tmp_path: Path, make_dataset) -> None:
@@ -107,9 +118,30 @@ def test_provider_is_listed_with_its_connection_type() -> None:
         return
     assert {"extra__etcetera__url", "extra__etcetera__endpoint_url",
             "extra__etcetera__google_application_credentials"} <= set(widgets)
-    assert widgets["extra__etcetera__google_application_credentials"].is_sensitive
+    # The form is the Config key list: every key a field (the AWS key pair as login/password),
+    # secret keys as password fields.
+    keys = {key.name: key for key in config_keys()}
+    form = {name.removeprefix("extra__etcetera__") for name in widgets if name.startswith("extra__etcetera__")}
+    assert form | set(LOGIN_KEYS.values()) == set(keys) and not form & set(LOGIN_KEYS.values())
+    for name in form:
+        assert widgets[f"extra__etcetera__{name}"].is_sensitive == keys[name].secret, name
     behaviour = behaviours["etcetera"]
-    assert "host" in behaviour["hidden_fields"] and behaviour["relabeling"]["login"] == "AWS access key id"
+    assert "host" in behaviour["hidden_fields"]
+    assert behaviour["relabeling"] == {"login": keys["aws_access_key_id"].label,
+                                       "password": keys["aws_secret_access_key"].label}
+
+
+def test_declared_form_fields_carry_label_help_and_type_of_their_config_key() -> None:
+    from etcetera_airflow.get_provider_info import CONN_FIELDS
+
+    keys = {key.name: key for key in config_keys()}
+    assert set(CONN_FIELDS) == set(keys) - set(LOGIN_KEYS.values())
+    for name, spec in CONN_FIELDS.items():
+        assert (spec["label"], spec["description"]) == (keys[name].label, keys[name].help)
+        assert (spec["schema"].get("format") == "password") == keys[name].secret
+    assert CONN_FIELDS["give_up_seconds"]["schema"]["type"] == ["number", "null"]
+    assert CONN_FIELDS["workers"]["schema"]["type"] == ["integer", "null"]
+    assert CONN_FIELDS["public"]["schema"]["type"] == ["boolean", "null"]
 
 
 def test_provider_info_matches_airflow_schema() -> None:

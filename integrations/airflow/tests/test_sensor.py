@@ -53,6 +53,13 @@ def test_sensor_accepts_name_at_version() -> None:
     assert EtcDatasetSensor(task_id="c", name="ds", version="2")._wanted() == ("ds", 2)
 
 
+@pytest.mark.parametrize("ref", ["ds@x", "ds@", "ds@-1", "bad name@2"])
+def test_sensor_refuses_a_malformed_ref_with_the_core_rule(ref: str) -> None:
+    # etc.parse_ref, not a parser of its own: "ds@x" is an error, not a wait for dataset "ds@x"'s "x".
+    with pytest.raises(etc.InvalidNameError):
+        EtcDatasetSensor(task_id="bad", name=ref)._wanted()
+
+
 def test_deferred_sensor_resumes_when_the_version_is_pushed(
     airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_dataset, capfd, caplog
 ) -> None:

@@ -62,7 +62,7 @@ class EtcIOManager(ConfigurableIOManager):
         summary = etcetera.dataset(name, config=config).summary()
         context.add_output_metadata({
             "dataset": MetadataValue.text(name),
-            "version": MetadataValue.int(int(ref.rsplit("@", 1)[1])),
+            "version": MetadataValue.int(etcetera.parse_ref(ref)[1] or 0),
             "ref": MetadataValue.text(ref),
             "partitions": MetadataValue.json(summary["partitions"]),
             "files": MetadataValue.int(summary["files"]),
@@ -118,9 +118,18 @@ def _recorded_ref(context: InputContext, name: str, partition: str | None) -> st
     ref = meta["ref"].value if "ref" in meta else None
     if ref is None and "datasets" in meta and partition is not None:  # several partitions in one run
         ref = (meta["datasets"].value or {}).get(partition)
-    if isinstance(ref, str) and ref.startswith(name + "@"):
+    if isinstance(ref, str) and _is_version_of(ref, name):
         return ref
     return name
+
+
+def _is_version_of(ref: str, name: str) -> bool:
+    """Whether `ref` is "name@N" for this `name` (a recorded ref that does not parse is ignored)."""
+    try:
+        found, version = etcetera.parse_ref(ref)
+    except etcetera.InvalidNameError:
+        return False
+    return found == name and version is not None
 
 
 def _asset_label(context: OutputContext | InputContext) -> str:

@@ -2,29 +2,39 @@
 
 Give secrets with `dagster.EnvVar` so that only the variable's name is stored in run
 configuration; the values are never printed (the secret fields are left out of the repr).
-Nothing here reads ~/.etc.toml: every key comes from the resource's fields.
+Nothing here reads ~/.etc.toml: every key comes from the resource's fields, one per key of
+`etcetera.config.config_keys()`, which also gives each field's help text and secrecy.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Any, Optional
 
 import etcetera
 from dagster import ConfigurableResource
-from pydantic import Field
+from etcetera.config import config_keys
+from pydantic import ConfigDict, Field
 
 __all__ = ["EtcResource"]
 
-# Field names that are etcetera.Config keys, in Config's order.
-CONFIG_KEYS = (
-    "url", "home", "public", "endpoint_url", "region_name", "aws_access_key_id",
-    "aws_secret_access_key", "aws_session_token", "google_application_credentials", "project", "workers",
-)
+_KEYS = {key.name: key for key in config_keys()}
+#: Field names that are etcetera.Config keys, in Config's order: all of them (a test checks).
+CONFIG_KEYS: tuple[str, ...] = tuple(_KEYS)
+
+
+def _key_field(name: str, default: Any = None) -> Any:
+    """The field of Config key `name`: its help text from `config_keys()`, and kept out of the
+    repr when the key is secret."""
+    key = _KEYS[name]
+    help_text = f"{key.help} Use EnvVar." if key.secret else key.help
+    return Field(default=default, title=key.label, description=help_text, repr=not key.secret)
 
 
 class EtcResource(ConfigurableResource):
     """Where datasets live: a remote (`url`) and a local home, with the credentials to reach the remote.
+
+    One field per `etcetera.Config` key (see `etcetera.config.config_keys()`).
 
     Example::
 
@@ -32,35 +42,25 @@ class EtcResource(ConfigurableResource):
             url="s3://my-bucket",
             aws_access_key_id=EnvVar("AWS_ACCESS_KEY_ID"),
             aws_secret_access_key=EnvVar("AWS_SECRET_ACCESS_KEY"),
+            give_up_seconds=30,
         )
     """
 
-    url: Optional[str] = Field(
-        default=None, description="The remote: file:///path, s3://bucket[/prefix] or gs://bucket[/prefix]."
-    )
-    home: Optional[str] = Field(
-        default=None, description="Local folder that holds datasets (default ~/.etc)."
-    )
-    public: bool = Field(default=False, description="Read a public bucket anonymously (no credentials).")
-    endpoint_url: Optional[str] = Field(
-        default=None, description="S3-compatible endpoint, e.g. MinIO or Ceph; empty for AWS."
-    )
-    region_name: Optional[str] = Field(default=None, description="S3 region.")
-    aws_access_key_id: Optional[str] = Field(
-        default=None, repr=False, description="S3 access key id; use EnvVar."
-    )
-    aws_secret_access_key: Optional[str] = Field(
-        default=None, repr=False, description="S3 secret access key; use EnvVar."
-    )
-    aws_session_token: Optional[str] = Field(
-        default=None, repr=False, description="S3 session token; use EnvVar."
-    )
-    google_application_credentials: Optional[str] = Field(
-        default=None, repr=False,
-        description="GCS service account: a path to its JSON file, or the JSON itself; use EnvVar.",
-    )
-    project: Optional[str] = Field(default=None, description="GCS project.")
-    workers: Optional[int] = Field(default=None, description="Parallel transfers (default 16).")
+    # A value of the wrong type must not be echoed by pydantic's error: it may be a secret.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    url: Optional[str] = _key_field("url")
+    home: Optional[str] = _key_field("home")
+    public: bool = _key_field("public", default=False)
+    endpoint_url: Optional[str] = _key_field("endpoint_url")
+    aws_access_key_id: Optional[str] = _key_field("aws_access_key_id")
+    aws_secret_access_key: Optional[str] = _key_field("aws_secret_access_key")
+    aws_session_token: Optional[str] = _key_field("aws_session_token")
+    region_name: Optional[str] = _key_field("region_name")
+    google_application_credentials: Optional[str] = _key_field("google_application_credentials")
+    project: Optional[str] = _key_field("project")
+    workers: Optional[int] = _key_field("workers")
+    give_up_seconds: Optional[float] = _key_field("give_up_seconds")
 
     def get_config(self) -> etcetera.Config:
         """The `etcetera.Config` these fields describe; empty strings count as unset."""

@@ -1,6 +1,7 @@
 """examples/dagster_assets.py: its Definitions load, and materializing them publishes both datasets."""
 
 import importlib.util
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,17 @@ def test_example_definitions_and_run(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     cubes = etcetera.pull("cubes", config=reader)
     assert (cubes["test"] / "points.csv").read_text() == "x,y\n8,512\n9,729\n"
     assert cubes.meta == {"description": "cubes", "derived_from": "raw_squares@1"}
+
+
+def test_example_main_leaves_nothing_in_the_temp_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    # Run as `python examples/dagster_assets.py` does: no ETC_URL/ETC_HOME, a throw-away remote.
+    for var in ("ETC_URL", "ETC_HOME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_ENDPOINT_URL", "AWS_REGION", "GOOGLE_APPLICATION_CREDENTIALS"):
+        monkeypatch.delenv(var, raising=False)
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    load_example().main()
+    assert "cubes@1: 3 files" in capsys.readouterr().out
+    assert sorted(p.name for p in system_tmp.iterdir()) == []

@@ -44,3 +44,11 @@ def test_long_names_are_shortened_with_a_hash() -> None:
 def test_every_key_gives_a_valid_name(parts: list[str], partition: str | None) -> None:
     name = dataset_name(parts, partition)
     assert check_name(name) == name
+
+
+def test_recorded_refs_are_parsed_with_the_core_rule() -> None:
+    from dagster_etcetera.io_manager import _is_version_of
+
+    assert _is_version_of("raw@3", "raw")
+    assert not _is_version_of("raw@3x", "raw")  # not a version: fall back to the latest, do not fail the pull
+    assert not _is_version_of("raw.part@2", "raw") and not _is_version_of("raw", "raw")

@@ -9,6 +9,8 @@ from dagster import EnvVar, asset, materialize
 
 import etcetera
 from dagster_etcetera import EtcIOManager, EtcResource
+from dagster_etcetera.resources import CONFIG_KEYS
+from etcetera.config import config_keys
 
 SECRET = "resource-secret-value-31337"
 
@@ -103,3 +105,52 @@ def test_env_var_fields_resolve_at_run_time(monkeypatch: pytest.MonkeyPatch, tmp
     resource = EtcResource(url=EnvVar("ETC_TEST_URL"), aws_secret_access_key=EnvVar("ETC_TEST_SECRET"))
     assert materialize([probe], resources={"etc": resource}).success
     assert seen == {"url": f"file://{tmp_path / 'remote'}", "secret_ok": True}
+
+
+def test_every_config_key_is_a_field_with_its_help_and_secrecy() -> None:
+    # Fails when a key is added to etcetera.Config without a field here.
+    fields = EtcResource.model_fields
+    assert CONFIG_KEYS == tuple(key.name for key in config_keys())
+    for key in config_keys():
+        assert key.name in fields, f"EtcResource has no field for Config key {key.name!r}"
+        field = fields[key.name]
+        assert key.help in (field.description or ""), key.name
+        assert field.repr is (not key.secret), key.name
+
+
+def test_every_field_reaches_the_config() -> None:
+    # One value per key: get_config() is generic over config_keys(), none is dropped.
+    values = {"url": "s3://b", "home": "/h", "public": True, "endpoint_url": "http://127.0.0.1:1",
+              "aws_access_key_id": "AKIA1", "aws_secret_access_key": SECRET, "aws_session_token": "tok",
+              "region_name": "eu-west-1", "google_application_credentials": "/keys/sa.json", "project": "p",
+              "workers": 3, "give_up_seconds": 2.5}
+    assert set(values) == set(CONFIG_KEYS)
+    assert EtcResource(**values).get_config().to_dict(secrets=True) == values
+
+
+def test_give_up_seconds_reaches_the_config_from_run_config(tmp_path: Path) -> None:
+    seen = {}
+
+    @asset
+    def probe(etc: EtcResource) -> None:
+        seen["give_up"] = etc.get_config().give_up
+
+    result = materialize(
+        [probe], resources={"etc": EtcResource.configure_at_launch()},
+        run_config={"resources": {"etc": {"config": {"url": f"file://{tmp_path}", "give_up_seconds": 2.5}}}},
+    )
+    assert result.success and seen == {"give_up": 2.5}
+
+
+def test_give_up_seconds_out_of_range_names_the_key() -> None:
+    with pytest.raises(etcetera.ConfigError, match="give_up_seconds"):
+        EtcResource(url="s3://b", give_up_seconds=0, aws_secret_access_key=SECRET).get_config()
+
+
+@pytest.mark.parametrize("field", ["aws_secret_access_key", "google_application_credentials", "workers"])
+def test_a_wrongly_typed_value_is_not_echoed(field: str) -> None:
+    # pydantic quotes the input by default: a secret put in the wrong shape would be printed.
+    value = SECRET if field == "workers" else {"k": SECRET}
+    with pytest.raises(Exception, match=field) as info:
+        EtcResource(url="s3://b", **{field: value})
+    assert SECRET not in str(info.value) and SECRET not in repr(info.value)

@@ -10,9 +10,22 @@ from __future__ import annotations
 from typing import Any, ClassVar, Optional
 
 import etcetera as etc
+from etcetera.config import config_keys
 from prefect.blocks.core import Block
 from prefect.types import SecretDict
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+
+#: Block fields of a Config key whose field is not named like the key, tried in order.
+FIELDS_OF: dict[str, tuple[str, ...]] = {
+    "google_application_credentials": ("service_account_info", "service_account_file"),
+}
+_KEYS = {key.name: key for key in config_keys()}
+
+
+def _key_field(name: str, default: Any = None, **extra: Any) -> Any:
+    """The block field of Config key `name`, titled and described by `config_keys()`."""
+    key = _KEYS[name]
+    return Field(default=default, **{"title": key.label, "description": key.help, **extra})
 
 
 class EtcRepository(Block):
@@ -24,13 +37,17 @@ class EtcRepository(Block):
         public: Read a public bucket anonymously (no credentials).
         endpoint_url: An S3-compatible endpoint (MinIO, Ceph, R2, ...) instead of AWS.
         region_name: The S3 region.
-        aws_access_key_id: S3 access key id.
+        aws_access_key_id: S3 access key id (stored as a secret).
         aws_secret_access_key: S3 secret access key (stored as a secret).
         aws_session_token: Temporary S3 session token (stored as a secret).
         service_account_info: GCS service-account JSON (stored as a secret).
         service_account_file: Path to a GCS service-account JSON file on the worker.
         project: The GCS project.
         workers: Parallel transfers (default 16).
+        give_up_seconds: How long to keep retrying a failing remote before giving up (default 10).
+
+    Every `etcetera.Config` key is a field (see `etcetera.config.config_keys()`, which also
+    gives their titles and descriptions); secret keys are stored as secrets.
 
     Example:
         ```python
@@ -40,6 +57,9 @@ class EtcRepository(Block):
         config = repository.get_config()
         ```
     """
+
+    # A value of the wrong type must not be echoed by pydantic's error: it may be a secret.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     _block_type_name: ClassVar[str] = "Etcetera Repository"
     _block_type_slug: ClassVar[str] = "etcetera-repository"
@@ -56,36 +76,29 @@ class EtcRepository(Block):
         path = pull_dataset("mnist", repository)
         """
 
-    url: str = Field(
-        default=...,
-        description="Remote URL: s3://bucket[/prefix], gs://bucket[/prefix] or file:///path.",
-        examples=["s3://my-datasets", "gs://my-datasets/team", "file:///mnt/shared/datasets"],
+    # One field per etcetera.Config key (title and description from `config_keys()`); secret
+    # keys are SecretStr/SecretDict.  google_application_credentials is two fields, see FIELDS_OF.
+    url: str = _key_field(
+        "url", default=..., examples=["s3://my-datasets", "gs://my-datasets/team", "file:///mnt/shared/datasets"]
     )
-    home: Optional[str] = Field(
-        default=None, description="Local folder for datasets on the worker (default ~/.etc)."
+    home: Optional[str] = _key_field("home")
+    public: bool = _key_field("public", default=False)
+    endpoint_url: Optional[str] = _key_field("endpoint_url")
+    aws_access_key_id: Optional[SecretStr] = _key_field("aws_access_key_id")
+    aws_secret_access_key: Optional[SecretStr] = _key_field("aws_secret_access_key")
+    aws_session_token: Optional[SecretStr] = _key_field("aws_session_token")
+    region_name: Optional[str] = _key_field("region_name")
+    service_account_info: Optional[SecretDict] = _key_field(
+        "google_application_credentials", title="GCS Service Account Info",
+        description="The GCS service-account JSON key itself.",
     )
-    public: bool = Field(default=False, description="Read a public bucket anonymously.")
-    endpoint_url: Optional[str] = Field(
-        default=None, title="Endpoint URL", description="S3-compatible endpoint (MinIO, Ceph, R2, ...)."
+    service_account_file: Optional[str] = _key_field(
+        "google_application_credentials", title="GCS Service Account File",
+        description="Path to a GCS service-account JSON key file on the worker.",
     )
-    region_name: Optional[str] = Field(default=None, title="Region", description="S3 region.")
-    aws_access_key_id: Optional[str] = Field(default=None, title="AWS Access Key ID")
-    aws_secret_access_key: Optional[SecretStr] = Field(default=None, title="AWS Secret Access Key")
-    aws_session_token: Optional[SecretStr] = Field(
-        default=None, title="AWS Session Token", description="Only for temporary credentials."
-    )
-    service_account_info: Optional[SecretDict] = Field(
-        default=None, title="GCS Service Account Info", description="The service-account JSON key itself."
-    )
-    service_account_file: Optional[str] = Field(
-        default=None,
-        title="GCS Service Account File",
-        description="Path to a service-account JSON key file on the worker.",
-    )
-    project: Optional[str] = Field(default=None, title="GCS Project")
-    workers: Optional[int] = Field(
-        default=None, ge=1, le=256, description="Parallel transfers (default 16)."
-    )
+    project: Optional[str] = _key_field("project")
+    workers: Optional[int] = _key_field("workers", ge=1, le=256)
+    give_up_seconds: Optional[float] = _key_field("give_up_seconds", gt=0, le=3600)
 
     @field_validator("url")
     @classmethod
@@ -106,20 +119,16 @@ class EtcRepository(Block):
 
     def get_config(self) -> etc.Config:
         """The `etcetera.Config` for this repository; secrets are unwrapped only here."""
-        options: dict[str, Any] = {
-            "home": self.home,
-            "public": self.public,
-            "endpoint_url": self.endpoint_url,
-            "region_name": self.region_name,
-            "aws_access_key_id": self.aws_access_key_id,
-            "aws_secret_access_key": _reveal(self.aws_secret_access_key),
-            "aws_session_token": _reveal(self.aws_session_token),
-            "google_application_credentials": _reveal(self.service_account_info) or self.service_account_file,
-            "project": self.project,
-            "workers": self.workers,
-        }
-        return etc.Config(self.url, **{k: v for k, v in options.items() if v is not None and v != ""})
+        values: dict[str, Any] = {}
+        for key in config_keys():
+            for field in FIELDS_OF.get(key.name, (key.name,)):
+                value = _reveal(getattr(self, field))
+                if value is not None and value != "":
+                    values[key.name] = value
+                    break
+        return etc.Config.from_dict(values, source="EtcRepository block")
 
 
-def _reveal(secret: SecretStr | SecretDict | None) -> Any:
-    return secret.get_secret_value() if secret is not None else None
+def _reveal(value: Any) -> Any:
+    """The value of a field, unwrapped when it is a secret."""
+    return value.get_secret_value() if isinstance(value, (SecretStr, SecretDict)) else value

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 # Before Prefect is imported: keep its state out of the real home and never phone home
-# (the machine has no network; the tests reach 127.0.0.1 only).
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-etcetera-tests-"))
+# (the machine has no network; the tests reach 127.0.0.1 only).  A PREFECT_HOME of our own
+# (tox sets one) is removed when the session ends.
+if not os.environ.get("PREFECT_HOME"):
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="prefect-etcetera-tests-")
+    atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 

@@ -110,8 +110,17 @@ def test_block_saved_and_loaded_by_name_keeps_secret_hidden(block: EtcRepository
         document = client.read_block_document_by_name(name, "etcetera-repository", include_secrets=False)
     assert document.data["aws_secret_access_key"] != TEST_SECRET
     assert TEST_SECRET not in repr(document.data)
-    assert document.data["aws_access_key_id"] == TEST_KEY_ID
+    assert document.data["aws_access_key_id"] != TEST_KEY_ID  # a secret key of etcetera.Config
+    assert loaded.aws_access_key_id.get_secret_value() == TEST_KEY_ID
     assert document.data["url"] == block.url
+
+
+def test_give_up_seconds_reaches_the_config_from_a_saved_block(tmp_path: Path) -> None:
+    name = _save(EtcRepository(url=f"file://{tmp_path / 'remote'}", give_up_seconds=2.5))
+    with get_client(sync_client=True) as client:
+        document = client.read_block_document_by_name(name, "etcetera-repository", include_secrets=False)
+    assert document.data["give_up_seconds"] == 2.5
+    assert EtcRepository.load(name).get_config().give_up == 2.5
 
 
 def test_example_flow_round_trip(block: EtcRepository, example: ModuleType, tmp_path: Path,

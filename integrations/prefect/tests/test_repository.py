@@ -5,12 +5,18 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
+from typing import Optional
+
 import pydantic
 import pytest
+from pydantic import SecretStr
 
 import etcetera as etc
 from etcetera.testing import TEST_KEY_ID, TEST_SECRET
+from etcetera.config import config_keys
+from prefect.types import SecretDict
 from prefect_etcetera import EtcRepository, resolve_config
+from prefect_etcetera.repository import FIELDS_OF
 
 SESSION_TOKEN = "etc-test-session-token-DO-NOT-LEAK-41d2"
 SA_INFO = {"type": "service_account", "client_email": "ci@example.iam", "private_key": "PK-DO-NOT-LEAK-93be"}
@@ -53,13 +59,44 @@ def test_secrets_stay_masked_outside_get_config() -> None:
                           aws_session_token=SESSION_TOKEN, service_account_info=SA_INFO)
     shown = [repr(block), str(block), block.model_dump_json(), repr(block.get_config()), str(block.get_config())]
     for text in shown:
-        assert TEST_SECRET not in text
+        assert TEST_SECRET not in text and TEST_KEY_ID not in text
         assert SESSION_TOKEN not in text
         assert SA_INFO["private_key"] not in text
     assert "aws_secret_access_key=SecretStr('**********')" in repr(block)
     # The values are there, only hidden.
     assert block.aws_secret_access_key.get_secret_value() == TEST_SECRET
     assert block.service_account_info.get_secret_value() == SA_INFO
+
+
+def test_every_config_key_has_a_block_field() -> None:
+    # Fails when a key is added to etcetera.Config without a field here; secret keys must be secrets
+    # (a path to a key file, service_account_file, is not the secret itself).
+    fields = EtcRepository.model_fields
+    for key in config_keys():
+        names = FIELDS_OF.get(key.name, (key.name,))
+        missing = [name for name in names if name not in fields]
+        assert not missing, f"EtcRepository has no field {missing} for Config key {key.name!r}"
+        if key.secret:
+            assert any(fields[n].annotation in (Optional[SecretStr], Optional[SecretDict]) for n in names), key.name
+            assert all(fields[n].annotation in (Optional[SecretStr], Optional[SecretDict]) or n.endswith("_file")
+                       for n in names), key.name
+        for name in names:
+            assert fields[name].description and fields[name].title, name
+    assert fields["give_up_seconds"].description == next(k.help for k in config_keys() if k.name == "give_up_seconds")
+
+
+def test_every_field_reaches_the_config() -> None:
+    block = EtcRepository(url="s3://b", home="/h", public=True, endpoint_url="http://127.0.0.1:1",
+                          aws_access_key_id=TEST_KEY_ID, aws_secret_access_key=TEST_SECRET,
+                          aws_session_token=SESSION_TOKEN, region_name="eu-west-1", service_account_info=SA_INFO,
+                          project="p", workers=3, give_up_seconds=2.5)
+    assert set(block.get_config().to_dict(secrets=True)) == {key.name for key in config_keys()}
+    assert block.get_config().give_up_seconds == 2.5
+
+
+def test_give_up_seconds_range_checked() -> None:
+    with pytest.raises(pydantic.ValidationError, match="give_up_seconds"):
+        EtcRepository(url="file:///tmp/r", give_up_seconds=0)
 
 
 def test_invalid_url_is_rejected_when_the_block_is_made() -> None:
@@ -113,9 +150,21 @@ def test_block_type_metadata_for_registration() -> None:
     assert "EtcRepository.load" in EtcRepository.get_code_example()
     schema = EtcRepository.model_json_schema()
     assert schema["required"] == ["url"]
-    assert set(schema["secret_fields"]) >= {"aws_secret_access_key", "aws_session_token", "service_account_info.*"}
+    assert set(schema["secret_fields"]) >= {"aws_access_key_id", "aws_secret_access_key", "aws_session_token",
+                                            "service_account_info.*"}
+    assert schema["properties"]["give_up_seconds"]["title"] == "Give Up After (seconds)"
 
 
 def test_collection_entry_point_is_installed() -> None:
     points = importlib.metadata.entry_points(group="prefect.collections")
     assert any(ep.name == "prefect_etcetera" and ep.value == "prefect_etcetera" for ep in points)
+
+
+@pytest.mark.parametrize("field", ["aws_access_key_id", "aws_secret_access_key", "service_account_info",
+                                   "give_up_seconds"])
+def test_a_wrongly_typed_value_is_not_echoed(field: str) -> None:
+    # pydantic quotes the input by default: a secret put in the wrong shape would be printed.
+    value = TEST_SECRET if field in ("service_account_info", "give_up_seconds") else {"k": TEST_SECRET}
+    with pytest.raises(pydantic.ValidationError, match=field) as info:
+        EtcRepository(url="s3://bucket", **{field: value})
+    assert TEST_SECRET not in str(info.value) and TEST_SECRET not in repr(info.value)

@@ -11,8 +11,8 @@ from etcetera_airflow.connection import CONN_TYPE, config_from_connection, secre
 
 
 def _mask(config: etc.Config) -> None:
-    """Tell Airflow's log masker about every secret in `config` (the extra's key names do not
-    always say 'secret', e.g. google_application_credentials)."""
+    """Tell Airflow's log masker about every secret in `config` (every key `config_keys()` marks
+    secret: the extra's key names do not always say 'secret', e.g. google_application_credentials)."""
     try:
         from airflow.sdk.log import mask_secret
     except ImportError:  # pragma: no cover - older Airflow
@@ -26,7 +26,8 @@ class EtcHook(BaseHook):
 
     `login` = AWS access key id, `password` = AWS secret access key, `extra` = every other
     `etcetera.Config` key as JSON, e.g. {"url": "s3://bucket", "endpoint_url": "http://...",
-    "region_name": "eu-west-1"} or {"url": "gs://bucket", "google_application_credentials": {...}}.
+    "region_name": "eu-west-1", "give_up_seconds": 30} or
+    {"url": "gs://bucket", "google_application_credentials": {...}}.
     `~/.etc.toml` is never read.
     """
 
@@ -79,12 +80,13 @@ class EtcHook(BaseHook):
 
         widgets: dict[str, Any] = {}
         for key, spec in CONN_FIELDS.items():
-            if key == "public":
-                widgets[key] = BooleanField(lazy_gettext(spec["label"]), default=False)
+            label, help_text = lazy_gettext(spec["label"]), spec["description"]
+            if "boolean" in spec["schema"]["type"]:
+                widgets[key] = BooleanField(label, description=help_text, default=False)
             elif spec["schema"].get("format") == "password":
-                widgets[key] = PasswordField(lazy_gettext(spec["label"]), widget=BS3PasswordFieldWidget())
+                widgets[key] = PasswordField(label, description=help_text, widget=BS3PasswordFieldWidget())
             else:
-                widgets[key] = StringField(lazy_gettext(spec["label"]), widget=BS3TextFieldWidget())
+                widgets[key] = StringField(label, description=help_text, widget=BS3TextFieldWidget())
         return widgets
 
     @classmethod

@@ -58,9 +58,9 @@ class EtcPushOperator(BaseOperator):
             self.log.info("registered %s as %s", self.source, self.name)
         ref = etc.push(self.name, config=config, force=self.force, quiet=True)
         self.log.info("pushed %s to %s", ref, config.url)
-        _, _, version = ref.rpartition("@")
+        _, version = etc.parse_ref(ref)
         context["outlet_events"][self.alias].add(
-            etc_asset(self.name, str(config.url)), extra={"ref": ref, "version": int(version)}
+            etc_asset(self.name, str(config.url)), extra={"ref": ref, "version": version}
         )
         return ref
 

@@ -40,11 +40,9 @@ class EtcDatasetSensor(BaseSensorOperator):
 
     def _wanted(self) -> tuple[str, int | None]:
         """(name, version): `name` may be "name@version" (e.g. an EtcPushOperator's XCom)."""
-        name, version = str(self.name), self.version
-        if "@" in name:
-            name, _, at = name.rpartition("@")
-            version = version if version not in (None, "", "None") else at
-        return name, None if version in (None, "", "None") else int(version)
+        name, at = etc.parse_ref(str(self.name))
+        version = self.version if self.version not in (None, "", "None") else at
+        return name, None if version is None else int(version)
 
     def poke(self, context: Context) -> PokeReturnValue:
         name, version = self._wanted()

@@ -1,0 +1,84 @@
+"""The pieces under the API: state records read from files any version wrote, the storage
+interface's top-level listing, and the one set of name and path rules."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+import etcetera as etc
+from etcetera.home import FileRecord, Home, Pending
+from etcetera.names import check_rel_path, escapes
+from etcetera.remote import Remote, manifest_key
+from etcetera.storage import BytesSource, Storage, open_storage
+
+
+def test_state_files_of_earlier_versions_still_work(file_remote, make_dataset):
+    cfg = file_remote.config()
+    etc.register(make_dataset("old"), config=cfg)
+    assert etc.push("old", config=cfg) == "old@1"
+    home = Home(cfg.home_path)
+    path = home.meta / "state" / "old.json"
+    pushed_as_1 = json.loads(path.read_text())
+    # On disk, records stay the plain lists every earlier version wrote and reads.
+    assert all(isinstance(e, list) and len(e) == 6 for e in pushed_as_1["files"].values())
+
+    (home.path("old") / "data" / "train" / "a.txt").write_bytes(b"changed\n")
+    assert etc.push("old", config=cfg) == "old@2"
+    raw = b"".join(open_storage(cfg).read(manifest_key("old", 2)))
+    # A state file as an earlier version left it when killed right after publishing @2: still
+    # at @1, the publish pending as a [version, sha256, remote] list, and one record from before
+    # modes were remembered (five fields).
+    rel, record = next(iter(pushed_as_1["files"].items()))
+    old = {**pushed_as_1, "pending": [2, hashlib.sha256(raw).hexdigest(), file_remote.url],
+           "files": {**pushed_as_1["files"], rel: record[:5]}}
+    path.write_text(json.dumps(old))
+
+    state = home.load_state("old")
+    assert state.version == 1
+    assert state.pending == Pending(2, hashlib.sha256(raw).hexdigest(), file_remote.url)
+    assert state.files[rel] == FileRecord(*record[:5]) and state.files[rel].executable is None
+    other = next(r for r in state.files if r != rel)
+    assert state.files[other].sha256 == pushed_as_1["files"][other][3]
+
+    report = etc.push_report("old", config=cfg)
+    assert (report.version, report.up_to_date, report.uploaded_bytes) == (2, True, 0)
+    again = home.load_state("old")
+    assert (again.version, again.pending) == (2, None)
+    assert all(isinstance(e, list) and len(e) == 6 for e in json.loads(path.read_text())["files"].values())
+
+
+def test_list_top_level_is_part_of_every_storage(remote):
+    storage = open_storage(remote.config())
+    try:
+        for key in ("a.tgz", "b.txt", "datasets/x/0000000001.json.gz", "objects/ab"):
+            storage.put(key, BytesSource(b"x"))
+        expected = ["a.tgz", "b.txt"]
+        assert sorted(i.key for i in storage.list_top_level()) == expected
+        # The interface's default (a filtered full listing) agrees with each backend's own.
+        assert sorted(i.key for i in Storage.list_top_level(storage)) == expected
+    finally:
+        storage.close()
+
+
+def test_list_top_level_of_a_missing_file_remote_is_empty(tmp_path):
+    storage = open_storage(etc.Config(f"file://{tmp_path / 'nothing'}"))
+    assert list(storage.list_top_level()) == []
+    assert Remote(storage).names() == {}
+
+
+@pytest.mark.parametrize("path", ["", "/a", "a/", "a//b", ".", "..", "a/./b", "a/../b", "../a", "a/.."])
+def test_escaping_paths_are_refused_by_manifests_and_file_remotes(path, file_remote):
+    assert escapes(path)
+    with pytest.raises(ValueError):
+        check_rel_path(path)
+    with pytest.raises(etc.RemoteError, match="unsafe object key"):
+        open_storage(file_remote.config()).exists(path)
+
+
+@pytest.mark.parametrize("path", ["a", "a/b", "...", "a/.b", "data/train/x..y"])
+def test_ordinary_paths_pass(path):
+    assert not escapes(path)
+    assert check_rel_path(path) == path
