@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import uuid
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -96,8 +98,9 @@ def test_old_tgz_is_listed_and_pulled(remote, wrapped):
     assert etc.versions("mnist", config=cfg) == [1]
 
 
+ESCAPE = Path(f"/tmp/etc-legacy-escape-{uuid.uuid4().hex[:8]}.txt")  # an absolute path nothing may create
 HOSTILE = {
-    "absolute-path": ([_file("/tmp/etc-legacy-escape.txt", b"pwned")], "absolute path"),
+    "absolute-path": ([_file(str(ESCAPE), b"pwned")], "absolute path"),
     "dot-dot": ([_file("data/train/../../../escape.txt", b"pwned")], "'..'"),
     "dot-dot-wrapped": ([_dir("w"), _dir("w/data"), _file("w/../escape.txt", b"pwned")], "'..'"),
     "symlink-out": ([_dir("data"), _special("data/train", tarfile.SYMTYPE, "../../outside"),
@@ -111,8 +114,15 @@ HOSTILE = {
 }
 
 
+@pytest.fixture
+def escape_path() -> Iterator[Path]:
+    """Should extraction regress and write ESCAPE, the test fails and this removes it from /tmp."""
+    yield ESCAPE
+    ESCAPE.unlink(missing_ok=True)
+
+
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_hostile_old_tgz_is_refused_and_nothing_is_written_outside(remote, case, tmp_path):
+def test_hostile_old_tgz_is_refused_and_nothing_is_written_outside(remote, case, tmp_path, escape_path):
     members, reason = HOSTILE[case]
     cfg = remote.config()
     storage = open_storage(cfg)
@@ -127,7 +137,7 @@ def test_hostile_old_tgz_is_refused_and_nothing_is_written_outside(remote, case,
     assert repr(members[-1][0].name) in msg or any(repr(m[0].name) in msg for m in members)
     after = {p for p in tmp_path.parent.rglob("*") if "home" not in p.parts}
     assert after == before
-    assert not Path("/tmp/etc-legacy-escape.txt").exists()
+    assert not escape_path.exists()
     home = cfg.home_path
     assert not (home / "evil").exists()
     assert not any(p.is_file() for p in (home / ".etc" / "tmp").rglob("*"))
