@@ -308,7 +308,7 @@ def test_hostile_names_on_the_remote_are_ignored(file_remote, tmp_path, user):
     etc.register(src, config=cfg)
     assert etc.push("real", config=cfg) == "real@1"
     proc = etc_cli("list", "-r", config=file_remote.toml("home"), user=user)
-    assert proc.returncode == 0 and proc.stdout.split() == ["real"], proc.stdout + proc.stderr  # only the valid one
+    assert proc.returncode == 0 and proc.stdout == "real\t@1\n", proc.stdout + proc.stderr  # only the valid one
 
 
 # ---------------------------------------------------------------- config files
