@@ -172,7 +172,8 @@ def test_manifest_parser_never_accepts_an_escaping_path(paths):
     raw = _manifest([_file(p) for p in paths])
     try:
         m = Manifest.from_bytes(raw, "prop")
-    except etc.FormatError:
+    except etc.FormatError as exc:
+        assert str(exc).startswith("manifest prop") and "\n" not in str(exc), exc  # refused, saying where
         return
     for f in m.files:
         parts = f.path.split("/")
