@@ -47,7 +47,7 @@ def test_refs():
 def test_only_ascii_digits_are_versions(digits):
     """'ds@١' is no version 1: str.isdigit() and int() accept these, the version rule does not."""
     assert digits.isdigit()
-    with pytest.raises(etc.InvalidNameError, match="digits 0-9"):
+    with pytest.raises(etc.InvalidNameError, match="at most 9 digits 0-9"):
         parse_ref(f"ds@{digits}")
 
 
