@@ -19,6 +19,7 @@ remote and what to check, never a secret.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import time
@@ -39,6 +40,7 @@ from .cloud import WarnOnce, one_line, protect, show_endpoint
 log = logging.getLogger("etcetera")
 
 BLOCK = 8 << 20
+UPLOAD_CHUNK = 2 << 20  # resumable-upload chunk: what one upload holds in memory (a multiple of 256 KiB)
 RETRY_SECONDS = 20.0
 TIMEOUT = (10, 60)  # connect, read
 RETRY = DEFAULT_RETRY.with_timeout(RETRY_SECONDS) if hasattr(DEFAULT_RETRY, "with_timeout") \
@@ -199,10 +201,13 @@ class GCSStorage(Storage):
                 raise self._error(exc, "write", key) from None
 
     def put(self, key: str, source: Source) -> None:
-        blob = self.bucket.blob(self._key(key))
+        # Objects over 8 MiB go up as a resumable upload in UPLOAD_CHUNK pieces read from the
+        # source one at a time (each piece retried on its own); smaller ones in one request.
+        blob = self.bucket.blob(self._key(key), chunk_size=UPLOAD_CHUNK)
 
         def upload(acl: str | None) -> None:
-            with source.reader() as fh:
+            # BufferedReader.read(n) reads straight into the bytes it returns (RawIOBase.read copies once more).
+            with io.BufferedReader(source.reader(), buffer_size=256 << 10) as fh:
                 blob.upload_from_file(fh, size=source.size, predefined_acl=acl,
                                       content_type="application/octet-stream",
                                       checksum=None, retry=RETRY, timeout=TIMEOUT)
