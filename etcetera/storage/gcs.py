@@ -11,7 +11,8 @@ credentials gets an anonymous client.
 Conditional publish: `put_if_absent` uploads with `if_generation_match=0`, which GCS enforces
 atomically (412 PreconditionFailed when the object exists).
 
-Reads are ranged downloads of at most `BLOCK` bytes each, so memory per worker stays bounded.
+Reads are ranged downloads of at most `BLOCK` bytes each, and writes over 8 MiB resumable uploads
+in `UPLOAD_CHUNK` pieces, so memory per worker stays bounded.
 Retries: google-cloud-storage's default policy (429, 5xx, dropped connections) with
 exponential backoff, bounded by `RETRY_SECONDS`; then a one-line `RemoteError` naming the
 remote and what to check, never a secret.
