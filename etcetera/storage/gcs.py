@@ -11,7 +11,8 @@ credentials gets an anonymous client.
 Conditional publish: `put_if_absent` uploads with `if_generation_match=0`, which GCS enforces
 atomically (412 PreconditionFailed when the object exists).
 
-Reads are ranged downloads of at most `BLOCK` bytes each, so memory per worker stays bounded.
+Reads are ranged downloads of at most `BLOCK` bytes each, and writes over `UPLOAD_CHUNK` resumable
+uploads in pieces of that size, so memory per worker stays bounded.
 Retries: google-cloud-storage's default policy (429, 5xx, dropped connections) with
 exponential backoff, bounded by `RETRY_SECONDS`; then a one-line `RemoteError` naming the
 remote and what to check, never a secret.
@@ -19,6 +20,7 @@ remote and what to check, never a secret.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import time
@@ -39,6 +41,7 @@ from .cloud import WarnOnce, one_line, protect, show_endpoint
 log = logging.getLogger("etcetera")
 
 BLOCK = 8 << 20
+UPLOAD_CHUNK = 2 << 20  # resumable-upload chunk: what one upload holds in memory (a multiple of 256 KiB)
 RETRY_SECONDS = 20.0
 TIMEOUT = (10, 60)  # connect, read
 RETRY = DEFAULT_RETRY.with_timeout(RETRY_SECONDS) if hasattr(DEFAULT_RETRY, "with_timeout") \
@@ -199,11 +202,16 @@ class GCSStorage(Storage):
                 raise self._error(exc, "write", key) from None
 
     def put(self, key: str, source: Source) -> None:
-        blob = self.bucket.blob(self._key(key))
+        # Objects over UPLOAD_CHUNK go up as a resumable upload, read from the source one chunk at a
+        # time (each chunk retried on its own).  Their size is not passed: with a size of up to
+        # 8 MiB the client would send the object in one request, held whole (twice) in memory.
+        blob = self.bucket.blob(self._key(key), chunk_size=UPLOAD_CHUNK)
+        size = source.size if source.size <= UPLOAD_CHUNK else None
 
         def upload(acl: str | None) -> None:
-            with source.reader() as fh:
-                blob.upload_from_file(fh, size=source.size, predefined_acl=acl,
+            # BufferedReader.read(n) reads straight into the bytes it returns (RawIOBase.read copies once more).
+            with io.BufferedReader(source.reader(), buffer_size=256 << 10) as fh:
+                blob.upload_from_file(fh, size=size, predefined_acl=acl,
                                       content_type="application/octet-stream",
                                       checksum=None, retry=RETRY, timeout=TIMEOUT)
 

@@ -202,7 +202,7 @@ def test_pull_killed_mid_request_on_s3(n, s3_proxied, tmp_path, user):
 
 def test_gcs_transient_faults_are_retried_and_data_is_byte_identical(gcs_proxied, tmp_path, user):
     # Lost or truncated replies are left out here: on the emulator, a lost reply to a resumable
-    # upload's chunk (objects >= 8 MiB) never recovers (see docs/reliability.md, known limits).
+    # upload's chunk (objects over 2 MiB) never recovers (see docs/reliability.md, known limits).
     remote, proxy = gcs_proxied(rate=0.3, seed=13, max_per_request=2, kinds=("drop", "500", "503"))
     src = write_dataset(tmp_path / "src" / "gf", seed=13, small=20, large=(9 * MiB,))
     toml_a = remote.toml("a", workers=4)
