@@ -20,6 +20,7 @@ from .errors import (  # noqa: E402
     NotFoundError,
     PartitionNotFound,
     RemoteError,
+    TransientError,
 )
 from .names import check_name, parse_ref  # noqa: E402
 from .api import (  # noqa: E402
@@ -31,4 +32,5 @@ __all__ = [
     "push_report", "pull_report", "PushReport", "PullReport", "check_name", "parse_ref",
     "EtcError", "ConfigError", "ConflictError", "DatasetError", "FormatError", "IntegrityError",
     "InvalidNameError", "NotFoundError", "PartitionNotFound", "RemoteError",
+    "TransientError",
 ]

@@ -301,12 +301,12 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
 
         with Progress(sum(u.size for u in uploads), f"push {name}", None if quiet is None else not quiet) as bar:
             found: list = []
-            sent = upload(r.storage, uploads, cfg.worker_count, bar, found)
+            sent = upload(r.objects, uploads, cfg.worker_count, bar, found)
         if found:
             # Objects already on the remote that no version this push builds on names (leftovers of
             # an interrupted push, or another dataset's): a gc may judge them orphans right now.  Renewing their age before the manifest names them makes
             # such a gc keep them; any it already deleted are uploaded again.
-            sent += upload(r.storage, renew(r.storage, found, cfg.worker_count), cfg.worker_count,
+            sent += upload(r.objects, renew(r.objects, found, cfg.worker_count), cfg.worker_count,
                            Progress(0, "", False))
 
         version = (latest or 0) + 1
@@ -329,7 +329,7 @@ def push_report(name: str, *, config: Config | None = None, force: bool = False,
         if found:
             # A gc that looked at one of them just before its renewal may have deleted it since:
             # re-create any that is gone, now that the manifest protects it.
-            sent += upload(r.storage, found, cfg.worker_count, Progress(0, "", False))
+            sent += upload(r.objects, found, cfg.worker_count, Progress(0, "", False))
         state.pending = None
         _remember(home, name, state, local_files, dirs, hashes, version, r.url)
         log.info("pushed %s@%s: %d files, %d bytes uploaded", name, version, len(files), sent)
@@ -468,7 +468,7 @@ def pull_report(ref: str, *, config: Config | None = None, force: bool = False,
             log.debug("%s@%s: %d files, %d reused from the local copy, %d to fetch (%d bytes)",
                       name, target, len(selected), reused, len(to_fetch), nbytes)
             with Progress(nbytes, f"pull {name}@{target}", None if quiet is None else not quiet) as bar:
-                download(r.storage, to_fetch, staged, f"{name}@{target}", cfg.worker_count, bar)
+                download(r.objects, to_fetch, staged, f"{name}@{target}", cfg.worker_count, bar)
             for fe in selected:
                 os.chmod(staged / fe.path, 0o755 if fe.executable else 0o644)
             (staged / "data").mkdir(exist_ok=True)
