@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .errors import CutOffError, EtcError, IntegrityError, NotFoundError
+from .errors import CutOffError, EtcError, IntegrityError, NotFoundError, TransientError
 from .manifest import FileEntry
 from .packing import Upload
 from .progress import Progress
@@ -258,6 +258,9 @@ class _RangeTask:
         except CutOffError:
             self.progress.update(-credited)
             raise _Transient("the connection dropped mid-transfer") from None
+        except TransientError as exc:  # the backend already retried it for the whole budget
+            self.progress.update(-credited)
+            raise TransientError(f"{self.dataset}: {exc}") from None
         except BaseException:
             self.progress.update(-credited)
             raise
