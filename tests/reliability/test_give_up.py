@@ -19,7 +19,7 @@ from .reltools import etc_cli, one_line_error, tree, write_dataset
 COMMANDS = (("push", "gu"), ("pull", "gu"), ("list", "-r"), ("info", "-r", "gu"))
 DEFAULT_BUDGET = 10.0
 STARTUP = 3.0  # seconds: starting `etc` and building a client, on a busy 2-core machine
-TIMINGS: dict[str, list[float]] = {}  # "<remote> <failure> <command>" -> seconds (printed with -s)
+TIMINGS: dict[str, list[float]] = {}  # "<remote> <failure> <command> (budget)" -> seconds, printed at the end
 
 
 def _setup(kind: str, s3_proxied, gcs_proxied, tmp_path, user):
@@ -56,7 +56,8 @@ def _fail_every_command(remote, proxy, failure: str, kind: str, user, budget: fl
         line = one_line_error(proc, remote.url)
         assert line.count("attempts") <= 1 and "failed after" not in line, line
         assert "check" in line or "try again" in line, line  # says what to do
-        TIMINGS.setdefault(f"{kind} {failure} {args[0]}", []).append(took[args[0]])
+        TIMINGS.setdefault(f"{kind} {failure} {args[0]} (budget {budget or DEFAULT_BUDGET:g} s)",
+                           []).append(took[args[0]])
     if failure == "503":
         assert proxy.total_faults >= 2 * len(COMMANDS)  # every command did retry
         proxy.persistent = False
