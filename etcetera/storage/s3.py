@@ -74,8 +74,10 @@ _NEXT_ATTEMPT = "etcetera-next-attempt"
 class _GiveUp:
     """botocore's standard retry conditions and backoff, bounded by a time budget per call.
 
-    Registered first on `needs-retry`, so its answer (a delay, or False) is the one botocore uses:
-    a retry happens only if botocore's standard policy wants one and the next attempt could still
+    It replaces botocore's own standard handler and runs first on `needs-retry`, so its answer (a
+    delay, or False) is the one botocore uses; for errors that policy does not retry it answers
+    None, leaving them to botocore's other handlers (the S3 region redirect).  A retry happens
+    only if botocore's standard policy wants one and the next attempt could still
     end within `budget` seconds of the call's start even if it took as long as the last attempt or
     a whole connect timeout, whichever is longer (the backoff is shortened to fit)."""
 
@@ -92,6 +94,7 @@ class _GiveUp:
             self._backoff = boto_retries.ExponentialBackoff()
 
     def register(self, client: Any) -> None:
+        client.meta.events.unregister("needs-retry.s3", unique_id="retry-config-s3")  # botocore's, by count
         client.meta.events.register("before-call.s3", self.started)
         client.meta.events.register_first("needs-retry.s3", self.needs_retry)
 
@@ -99,10 +102,10 @@ class _GiveUp:
         now, opened, self._opened = time.monotonic(), self._opened, None
         context[_STARTED] = opened if opened is not None and now - opened < self.budget / 4 else now
 
-    def needs_retry(self, **kwargs: Any) -> float | bool:
+    def needs_retry(self, **kwargs: Any) -> float | bool | None:
         retry = self._adapter.create_retry_context(**kwargs)
         if not self._conditions.is_retryable(retry):
-            return False
+            return None
         now = time.monotonic()
         started = retry.request_context.setdefault(_STARTED, now)
         last_attempt = now - retry.request_context.get(_NEXT_ATTEMPT, started)
