@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Iterator
 
 from .errors import ConflictError, NotFoundError
 from .manifest import Manifest
 from .names import NAME_RE, parse_version
-from .storage import Storage
+from .storage import ObjectInfo, Source, Storage
 
 log = logging.getLogger("etcetera")
 
@@ -36,12 +37,47 @@ def parse_manifest_key(key: str) -> tuple[str, int] | None:
     return None
 
 
+class Under(Storage):
+    """The keys of a Storage below `prefix`, as a Storage of their own: `Remote.objects` hands the
+    transfer engine the objects by their ids, so it need not know the remote's key layout."""
+
+    def __init__(self, base: Storage, prefix: str) -> None:
+        super().__init__(base.url, base.config)  # messages name the remote itself
+        self.base, self.prefix = base, prefix
+
+    def put(self, key: str, source: Source) -> None:
+        self.base.put(self.prefix + key, source)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        return self.base.put_if_absent(self.prefix + key, data)
+
+    def read(self, key: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+        return self.base.read(self.prefix + key, start, length)
+
+    def get(self, key: str) -> bytes:
+        return self.base.get(self.prefix + key)
+
+    def exists(self, key: str) -> bool:
+        return self.base.exists(self.prefix + key)
+
+    def touch(self, key: str) -> bool:
+        return self.base.touch(self.prefix + key)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        skip = len(self.prefix)
+        return (ObjectInfo(i.key[skip:], i.size, i.mtime) for i in self.base.list(self.prefix + prefix))
+
+    def delete(self, key: str) -> None:
+        self.base.delete(self.prefix + key)
+
+
 class Remote:
     """Reads and publishes versions of datasets on one storage root."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self.url = storage.url
+        self.objects: Storage = Under(storage, OBJECTS)  # keyed by object id, for the transfer engine
 
     def versions(self, name: str) -> list[int]:
         """Published versions of `name`, newest first."""
