@@ -19,6 +19,7 @@ from .errors import (
     NotFoundError,
     PartitionNotFound,
     RemoteError,
+    TransientError,
 )
 from .names import check_name, parse_ref
 from .inspection import Diff, FileChange, Problem, Status, Verification, diff, status, verify
@@ -33,4 +34,5 @@ __all__ = [
     "diff", "status", "verify", "Diff", "FileChange", "Status", "Verification", "Problem",
     "EtcError", "ConfigError", "ConflictError", "DatasetError", "FormatError", "IntegrityError",
     "InvalidNameError", "NotFoundError", "PartitionNotFound", "RemoteError",
+    "TransientError",
 ]

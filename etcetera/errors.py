@@ -30,6 +30,16 @@ class RemoteError(EtcError):
     """The remote failed or refused a request."""
 
 
+class TransientError(RemoteError):
+    """The remote kept failing in a way that may pass (throttling, 5xx, refused, reset or timed-out
+    connections, cut-off bodies) for the whole `give_up_seconds` budget: trying later may work."""
+
+
+class CutOffError(TransientError):
+    """A response body broke off while it was being read.  The client libraries retry requests,
+    not bodies half read, so the reader (the transfer engine) reads that range again."""
+
+
 class NotFoundError(RemoteError):
     """A key, dataset or version does not exist on the remote."""
 

@@ -81,5 +81,5 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
         return name, None
     number = parse_version(version) if len(version) <= 9 else None
     if number is None:
-        raise InvalidNameError(f"invalid version in {ref!r}: use name@N with N a positive number (digits 0-9)")
+        raise InvalidNameError(f"invalid version in {ref!r}: use name@N with N a positive number of at most 9 digits 0-9")
     return name, number

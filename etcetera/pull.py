@@ -102,7 +102,7 @@ def pull(home: Home, remote: Remote, name: str, version: int | None, *, workers:
             log.debug("%s@%s: %d files, %d reused from the local copy, %d to fetch (%d bytes)",
                       name, target, len(selected), reused, len(to_fetch), nbytes)
             with Progress(nbytes, f"pull {name}@{target}", None if quiet is None else not quiet) as bar:
-                download(remote.storage, to_fetch, staged, f"{name}@{target}", workers, bar)
+                download(remote.objects, to_fetch, staged, f"{name}@{target}", workers, bar)
             for fe in selected:
                 os.chmod(staged / fe.path, 0o755 if fe.executable else 0o644)
             (staged / "data").mkdir(exist_ok=True)

@@ -99,7 +99,7 @@ def push(home: Home, remote: Remote, name: str, *, workers: int, force: bool = F
         if found:
             # A gc that looked at one of them just before its renewal may have deleted it since:
             # re-create any that is gone, now that the manifest protects it.
-            sent += upload(remote.storage, found, workers, Progress(0, "", False))
+            sent += upload(remote.objects, found, workers, Progress(0, "", False))
         state.pending = None
         _remember(home, name, state, local_files, dirs, hashes, version, remote.url)
         log.info("pushed %s@%s: %d files, %d bytes uploaded", name, version, len(files), sent)
@@ -189,13 +189,13 @@ def _upload_and_renew(remote: Remote, name: str, uploads: list[Upload], workers:
     and the objects that were found already on the remote."""
     with Progress(sum(u.size for u in uploads), f"push {name}", None if quiet is None else not quiet) as bar:
         found: list = []
-        sent = upload(remote.storage, uploads, workers, bar, found)
+        sent = upload(remote.objects, uploads, workers, bar, found)
     if found:
         # Objects already on the remote that no version this push builds on names (leftovers of
         # an interrupted push, or another dataset's): a gc may judge them orphans right now.  Renewing
         # their age before the manifest names them makes such a gc keep them; any it already deleted
         # are uploaded again.
-        sent += upload(remote.storage, renew(remote.storage, found, workers), workers, Progress(0, "", False))
+        sent += upload(remote.objects, renew(remote.objects, found, workers), workers, Progress(0, "", False))
     return sent, found
 
 

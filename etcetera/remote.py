@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Iterable
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from . import catalog
 from .catalog import GroupWriter, Root, group_of, read_shard, read_version
-from .errors import ConflictError, NotFoundError
+from .errors import ConflictError, CutOffError, IntegrityError, NotFoundError, RemoteError
 from .manifest import Manifest
 from .names import NAME_RE, parse_version
-from .storage import BytesSource, Storage
+from .storage import BytesSource, ObjectInfo, Source, Storage
 
 log = logging.getLogger("etcetera")
+T = TypeVar("T")
 
 DATASETS = "datasets/"
 OBJECTS = "objects/"
@@ -40,12 +43,47 @@ def parse_manifest_key(key: str) -> tuple[str, int] | None:
     return None
 
 
+class Under(Storage):
+    """The keys of a Storage below `prefix`, as a Storage of their own: `Remote.objects` hands the
+    transfer engine the objects by their ids, so it need not know the remote's key layout."""
+
+    def __init__(self, base: Storage, prefix: str) -> None:
+        super().__init__(base.url, base.config)  # messages name the remote itself
+        self.base, self.prefix = base, prefix
+
+    def put(self, key: str, source: Source) -> None:
+        self.base.put(self.prefix + key, source)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        return self.base.put_if_absent(self.prefix + key, data)
+
+    def read(self, key: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+        return self.base.read(self.prefix + key, start, length)
+
+    def get(self, key: str) -> bytes:
+        return self.base.get(self.prefix + key)
+
+    def exists(self, key: str) -> bool:
+        return self.base.exists(self.prefix + key)
+
+    def touch(self, key: str) -> bool:
+        return self.base.touch(self.prefix + key)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        skip = len(self.prefix)
+        return (ObjectInfo(i.key[skip:], i.size, i.mtime) for i in self.base.list(self.prefix + prefix))
+
+    def delete(self, key: str) -> None:
+        self.base.delete(self.prefix + key)
+
+
 class Remote:
     """Reads and publishes versions of datasets on one storage root."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self.url = storage.url
+        self.objects: Storage = Under(storage, OBJECTS)  # keyed by object id, for the transfer engine
 
     def versions(self, name: str) -> list[int]:
         """Published versions of `name`, newest first."""
@@ -69,13 +107,39 @@ class Remote:
                 latest[parsed[0]] = max(latest.get(parsed[0], 0), parsed[1])
         return dict(sorted(latest.items()))
 
+    def _get(self, key: str, where: str, check: Callable[[bytes], T]) -> T:
+        """Read a metadata object and pass it through `check`.  The client libraries retry
+        requests, not bodies cut off half-way: those are read again, and so, once, are bytes
+        that fail their hash, within the remote's give-up budget.  Errors name `where`."""
+        give_up = time.monotonic() + self.storage.config.give_up
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return check(self.storage.get(key))
+            except (CutOffError, IntegrityError) as exc:
+                delay = random.uniform(0, min(1.0, 0.1 * 2**attempt))
+                if time.monotonic() + delay > give_up or (isinstance(exc, IntegrityError) and attempt > 1):
+                    if isinstance(exc, IntegrityError):
+                        raise
+                    raise CutOffError(f"{where}: {exc}") from None
+                log.debug("reading %s again (%s)", key, exc)
+                time.sleep(delay)
+            except NotFoundError:
+                raise
+            except RemoteError as exc:
+                if where in str(exc):
+                    raise
+                raise type(exc)(f"{where}: {exc}") from None
+
     def _version_doc(self, name: str, version: int) -> tuple[bytes, Manifest | Root]:
         key = manifest_key(name, version)
+        where = f"{name}@{version} on {self.url}"
         try:
-            raw = self.storage.get(key)
+            raw = self._get(key, f"{name}@{version}", lambda raw: raw)
         except NotFoundError:
             raise NotFoundError(f"{name}@{version} does not exist on {self.url}: `etc versions {name}` lists them") from None
-        doc = read_version(raw, f"{name}@{version} on {self.url}")
+        doc = read_version(raw, where)
         if doc.name != name or doc.version != version:
             raise NotFoundError(f"manifest {key} on {self.url} describes {doc.name}@{doc.version}, not {name}@{version}")
         return raw, doc
@@ -98,10 +162,9 @@ class Remote:
         def fetch(item: tuple[str, catalog.ShardRef]) -> catalog.Shard:
             group, ref = item
             try:
-                raw = self.storage.get(object_key(ref.id))
+                return self._get(object_key(ref.id), f"{name}@{version}", lambda raw: read_shard(raw, ref, group, where))
             except NotFoundError:
                 raise NotFoundError(f"{where}: metadata shard {ref.id[:12]} of {group} is missing: the remote is damaged") from None
-            return read_shard(raw, ref, group, where)
 
         if len(refs) > 1:
             with ThreadPoolExecutor(min(len(refs), self.storage.config.worker_count), "etc-meta") as pool:

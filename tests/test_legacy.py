@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import uuid
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -96,8 +98,9 @@ def test_old_tgz_is_listed_and_pulled(remote, wrapped):
     assert etc.versions("mnist", config=cfg) == [1]
 
 
+ESCAPE = Path(f"/tmp/etc-legacy-escape-{uuid.uuid4().hex[:8]}.txt")  # an absolute path nothing may create
 HOSTILE = {
-    "absolute-path": ([_file("/tmp/etc-legacy-escape.txt", b"pwned")], "absolute path"),
+    "absolute-path": ([_file(str(ESCAPE), b"pwned")], "absolute path"),
     "dot-dot": ([_file("data/train/../../../escape.txt", b"pwned")], "'..'"),
     "dot-dot-wrapped": ([_dir("w"), _dir("w/data"), _file("w/../escape.txt", b"pwned")], "'..'"),
     "symlink-out": ([_dir("data"), _special("data/train", tarfile.SYMTYPE, "../../outside"),
@@ -111,23 +114,37 @@ HOSTILE = {
 }
 
 
+@pytest.fixture
+def escape_path() -> Iterator[Path]:
+    """Should extraction regress and write ESCAPE, the test fails and this removes it from /tmp."""
+    yield ESCAPE
+    ESCAPE.unlink(missing_ok=True)
+
+
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_hostile_old_tgz_is_refused_and_nothing_is_written_outside(remote, case, tmp_path):
+def test_hostile_old_tgz_is_refused_and_nothing_is_written_outside(remote, case, tmp_path, escape_path):
     members, reason = HOSTILE[case]
-    cfg = remote.config()
+    # The home sits a few levels down, so that an escape of several '..' still lands inside
+    # tmp_path, which is all this test looks at (not the folders of other tests).
+    cfg = remote.config("deep/down/home")
     storage = open_storage(cfg)
     storage.put("evil.tgz", BytesSource(_tgz([*members, _file("data/test/ok.txt", b"ok")])))
     (tmp_path / "outside").mkdir()
     (tmp_path / "outside" / "secret").write_bytes(b"secret")
-    before = {p for p in tmp_path.parent.rglob("*") if "home" not in p.parts}
+    cfg.home_path.mkdir(parents=True)
+    bookkeeping = cfg.home_path / ".etc"  # the only thing a refused pull may write
+
+    def outside() -> set[Path]:
+        return {p for p in tmp_path.rglob("*") if p != bookkeeping and bookkeeping not in p.parents}
+
+    before = outside()
     with pytest.raises(etc.FormatError) as info:
         etc.pull("evil", config=cfg)
     msg = str(info.value)
     assert "evil.tgz" in msg and reason in msg and "refused" in msg and "\n" not in msg
     assert repr(members[-1][0].name) in msg or any(repr(m[0].name) in msg for m in members)
-    after = {p for p in tmp_path.parent.rglob("*") if "home" not in p.parts}
-    assert after == before
-    assert not Path("/tmp/etc-legacy-escape.txt").exists()
+    assert outside() == before
+    assert not escape_path.exists()
     home = cfg.home_path
     assert not (home / "evil").exists()
     assert not any(p.is_file() for p in (home / ".etc" / "tmp").rglob("*"))

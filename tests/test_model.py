@@ -47,7 +47,7 @@ def test_refs():
 def test_only_ascii_digits_are_versions(digits):
     """'ds@١' is no version 1: str.isdigit() and int() accept these, the version rule does not."""
     assert digits.isdigit()
-    with pytest.raises(etc.InvalidNameError, match="digits 0-9"):
+    with pytest.raises(etc.InvalidNameError, match="at most 9 digits 0-9"):
         parse_ref(f"ds@{digits}")
 
 
@@ -172,7 +172,8 @@ def test_manifest_parser_never_accepts_an_escaping_path(paths):
     raw = _manifest([_file(p) for p in paths])
     try:
         m = Manifest.from_bytes(raw, "prop")
-    except etc.FormatError:
+    except etc.FormatError as exc:
+        assert str(exc).startswith("manifest prop") and "\n" not in str(exc), exc  # refused, saying where
         return
     for f in m.files:
         parts = f.path.split("/")

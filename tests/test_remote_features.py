@@ -12,8 +12,6 @@ import etcetera as etc
 from etcetera.storage import BytesSource, FileRangesSource, open_storage
 from etcetera.testing import TEST_SECRET, free_port
 
-from servers import GCS_EMULATOR_CANNOT as GCS_EMULATOR_SKIP
-
 
 def test_storage_contract_put_read_list_exists_delete(remote, tmp_path):
     storage = open_storage(remote.config())
@@ -56,15 +54,11 @@ def test_put_if_absent_creates_once_and_never_overwrites(remote):
     storage = open_storage(remote.config())
     assert storage.put_if_absent("datasets/x/0000000001.json.gz", b"first") is True
     assert storage.get("datasets/x/0000000001.json.gz") == b"first"
-    if remote.kind == "gs":
-        pytest.skip(GCS_EMULATOR_SKIP)
     assert storage.put_if_absent("datasets/x/0000000001.json.gz", b"second") is False
     assert storage.get("datasets/x/0000000001.json.gz") == b"first"
 
 
 def test_put_if_absent_has_exactly_one_winner_among_concurrent_writers(remote):
-    if remote.kind == "gs":
-        pytest.skip(GCS_EMULATOR_SKIP)
     storages = [open_storage(remote.config(f"w{i}")) for i in range(6)]
     results: list[bool | None] = [None] * len(storages)
     barrier = threading.Barrier(len(storages))
@@ -86,7 +80,9 @@ def test_put_if_absent_has_exactly_one_winner_among_concurrent_writers(remote):
 def test_public_push_then_anonymous_pull(remote, make_dataset):
     if remote.kind == "file":
         pytest.skip("file:// has no accounts: 'public' means nothing for a folder")
-    src = make_dataset("open", {"train/a.txt": b"for everyone", "test/b.txt": os.urandom(5000)}, meta={"lic": "cc"})
+    big = os.urandom(9 << 20)  # over 8 MiB: a chunked resumable upload on GCS
+    src = make_dataset("open", {"train/a.txt": b"for everyone", "test/b.txt": os.urandom(5000), "train/big.bin": big},
+                       meta={"lic": "cc"})
     writer = remote.config("writer", public=True)
     etc.register(src, config=writer)
     assert etc.push("open", config=writer) == "open@1"
@@ -111,20 +107,35 @@ def test_public_push_then_anonymous_pull(remote, make_dataset):
         from google.auth.credentials import AnonymousCredentials
 
         assert storage.anonymous and isinstance(storage.client._credentials, AnonymousCredentials)
+        admin = open_storage(remote.config())
+        for key in ("datasets/open/0000000001.json.gz", *(i.key for i in admin.list("objects/"))):
+            assert {"entity": "allUsers", "role": "READER"} in _gcs_acl(admin, key), key
     assert etc.ls(remote=True, config=anonymous) == ["open"]
     ds = etc.pull("open", config=anonymous)
     assert (ds["train"] / "a.txt").read_bytes() == b"for everyone"
+    assert (ds["train"] / "big.bin").read_bytes() == big
     assert ds.meta == {"lic": "cc"}
 
 
 def test_private_push_is_not_public(remote, make_dataset):
-    if remote.kind != "s3":
-        pytest.skip("only S3 (moto) reports object ACLs; the GCS emulator ignores them and file:// has none")
-    etc.register(make_dataset("closed"), config=remote.config())
+    if remote.kind == "file":
+        pytest.skip("file:// has no accounts: objects have no ACLs")
+    etc.register(make_dataset("closed", {"train/big.bin": os.urandom(9 << 20)}), config=remote.config())
     etc.push("closed", config=remote.config())
     admin = open_storage(remote.config())
-    grants = admin.client.get_object_acl(Bucket=admin.bucket, Key="datasets/closed/0000000001.json.gz")["Grants"]
-    assert not any("AllUsers" in g["Grantee"].get("URI", "") for g in grants), grants
+    manifest_key = "datasets/closed/0000000001.json.gz"
+    if remote.kind == "s3":
+        grants = admin.client.get_object_acl(Bucket=admin.bucket, Key=manifest_key)["Grants"]
+        assert not any("AllUsers" in g["Grantee"].get("URI", "") for g in grants), grants
+        return
+    for key in (manifest_key, *(i.key for i in admin.list("objects/"))):  # one-request and resumable uploads
+        assert not any(e["entity"] in ("allUsers", "allAuthenticatedUsers") for e in _gcs_acl(admin, key)), key
+
+
+def _gcs_acl(storage, key: str) -> list[dict]:
+    blob = storage.bucket.blob(storage._key(key))
+    blob.acl.reload()
+    return list(blob.acl)
 
 
 def test_prefixes_in_one_bucket_are_isolated(remote, make_dataset):

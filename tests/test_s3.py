@@ -1,4 +1,4 @@
-"""S3 specifics against moto in server mode: multipart uploads, streaming reads, the client's
+"""S3 specifics against moto in server mode: one PUT per object, streaming reads, the client's
 settings, credential errors from a server that checks signatures, and secrets kept out of
 messages, CLI output and botocore/urllib3 debug logs."""
 
@@ -19,46 +19,16 @@ from etcetera.testing import TEST_KEY_ID, TEST_SECRET, moto_server_process
 SESSION_TOKEN = "etc-test-session-token-DO-NOT-LEAK-41c2"
 
 
-def test_small_objects_are_one_put_and_big_ones_a_parallel_multipart_upload(s3_remote, tmp_path, monkeypatch):
-    monkeypatch.setattr(s3mod, "MULTIPART_THRESHOLD", 6 << 20)
-    monkeypatch.setattr(s3mod, "PART_SIZE", 5 << 20)  # S3's (and moto's) smallest part
+def test_objects_are_one_put_each(s3_remote, tmp_path):
     storage = open_storage(s3_remote.config())
     big = tmp_path / "big.bin"
     data = os.urandom(12 * 1024 * 1024 + 77)
     big.write_bytes(b"xx" + data)
     storage.put("objects/big", FileRangesSource([(big, 2, len(data))]))
-    storage.put("objects/small", BytesSource(b"s" * 1000))
     head = storage.client.head_object(Bucket=storage.bucket, Key="objects/big")
-    assert head["ContentLength"] == len(data)
-    assert head["ETag"].strip('"').endswith("-3")  # three parts: 5 + 5 + 2 MiB
-    assert not storage.client.head_object(Bucket=storage.bucket, Key="objects/small")["ETag"].count("-")
+    assert head["ContentLength"] == len(data) and "-" not in head["ETag"]  # not a multipart upload
     assert storage.get("objects/big") == data
-    # Nothing left half-done.
     assert storage.client.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", []) == []
-
-
-def test_gc_aborts_multipart_uploads_a_killed_push_left_behind(s3_remote, make_dataset):
-    from etcetera import api
-
-    cfg = s3_remote.config()
-    etc.register(make_dataset("mp"), config=cfg)
-    etc.push("mp", config=cfg)
-    storage = open_storage(cfg)
-    key = storage.prefix + "objects/" + "e" * 64
-    upload = storage.client.create_multipart_upload(Bucket=storage.bucket, Key=key)["UploadId"]
-    storage.client.upload_part(Bucket=storage.bucket, Key=key, UploadId=upload, PartNumber=1,
-                               Body=b"p" * (5 << 20))
-    (left,) = list(storage.leftovers())
-    assert left.key == f"objects/{'e' * 64}{s3mod.UPLOAD_MARK}{upload}" and left.size == 5 << 20
-    # (moto reports every upload as initiated in 2010, so the grace period cannot be shown here)
-    assert left.mtime is not None
-    dry = api.gc(config=cfg, grace_hours=0, dry_run=True)
-    assert dry.deleted == 1 and len(list(storage.leftovers())) == 1
-    report = api.gc(config=cfg, grace_hours=0)
-    assert report.deleted == 1 and report.deleted_bytes == 5 << 20
-    assert storage.client.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", []) == []
-    assert list(storage.leftovers()) == []
-    assert etc.pull("mp", config=s3_remote.config("b")).keys() == ["test", "train"]
 
 
 def test_reads_stream_in_bounded_blocks(s3_remote):
@@ -75,9 +45,11 @@ def test_reads_stream_in_bounded_blocks(s3_remote):
 def test_client_settings_follow_the_config(s3_remote):
     storage = open_storage(s3_remote.config(workers=5))
     cfg = storage.client.meta.config
-    assert cfg.max_pool_connections == 5 + s3mod.PART_WORKERS
-    assert cfg.retries == {"mode": "standard", "total_max_attempts": s3mod.ATTEMPTS}
-    assert cfg.connect_timeout == 10 and cfg.read_timeout == 60
+    assert cfg.max_pool_connections == 5
+    assert cfg.retries == {"mode": "standard", "total_max_attempts": s3mod.MAX_ATTEMPTS}
+    assert cfg.connect_timeout == 10 / 3 and cfg.read_timeout == 10  # within the default 10 s budget
+    short = open_storage(s3_remote.config(give_up_seconds=3)).client.meta.config
+    assert short.connect_timeout == 1 and short.read_timeout == 3
     assert storage.client.meta.endpoint_url == s3_remote.options["endpoint_url"]
     assert not storage.unsigned
 

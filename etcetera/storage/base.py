@@ -2,7 +2,11 @@
 
 A Storage is rooted at a URL (`file:///srv/ds`, `s3://bucket/prefix`, `gs://bucket/prefix`);
 keys are '/'-separated paths below that root.  Backends raise `NotFoundError` for a
-missing key and `RemoteError` (one line, naming the remote, never a secret) otherwise.
+missing key; `TransientError` for a failure that may pass (throttling, 5xx, refused, reset or
+timed-out connections) and still failed after their client library's own retries, which last
+at most `config.give_up` seconds per request; `CutOffError` (a `TransientError`) when a body
+being streamed by `read` breaks off, which no client library retries; and `RemoteError`
+otherwise.  Each is one line naming the remote and what to check, never a secret.
 """
 
 from __future__ import annotations

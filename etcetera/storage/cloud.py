@@ -1,4 +1,5 @@
-"""Helpers shared by the cloud backends (S3, GCS): keeping secrets out of messages and logs.
+"""Helpers shared by the cloud backends (S3, GCS): keeping secrets out of messages and logs, and
+the per-request timeouts that keep the client libraries' own retries within the give-up budget.
 
 Error messages are built by the backends themselves, never copied from a server or an SDK
 exception; where a server's text is useful it goes through `scrub` first.  Third-party debug
@@ -83,6 +84,14 @@ def protect(config: "Config") -> None:
             logger = logging.getLogger(name)
             if _FILTER not in logger.filters:
                 logger.addFilter(_FILTER)
+
+
+def request_timeouts(budget: float) -> tuple[float, float]:
+    """(connect, read) timeouts of one HTTP request, in seconds, for a give-up budget of `budget` s.
+
+    A connection that cannot be made in a third of the budget leaves room for retries; a read that
+    stalls for the whole budget has used it up.  Capped at botocore's defaults (10 s, 60 s)."""
+    return min(10.0, max(0.5, budget / 3)), min(60.0, max(1.0, budget))
 
 
 def show_endpoint(url: str | None) -> str:

@@ -11,14 +11,19 @@ credentials gets an anonymous client.
 Conditional publish: `put_if_absent` uploads with `if_generation_match=0`, which GCS enforces
 atomically (412 PreconditionFailed when the object exists).
 
-Reads are ranged downloads of at most `BLOCK` bytes each, so memory per worker stays bounded.
-Retries: google-cloud-storage's default policy (429, 5xx, dropped connections) with
-exponential backoff, bounded by `RETRY_SECONDS`; then a one-line `RemoteError` naming the
-remote and what to check, never a secret.
+Reads are ranged downloads of at most `BLOCK` bytes each, and writes over `UPLOAD_CHUNK` resumable
+uploads in pieces of that size, so memory per worker stays bounded.
+Retries: google-cloud-storage's default policy (429, 5xx, refused, dropped and timed-out
+connections) with jittered exponential backoff, bounded by `config.give_up` seconds per call
+(`self.retry`, with per-request timeouts to match: `self.timeout`).  What is still failing then
+becomes a `TransientError`, anything else a one-line `RemoteError`; each names the remote and
+what to check, never a secret.
 """
 
 from __future__ import annotations
 
+import http.client
+import io
 import logging
 import os
 import time
@@ -27,23 +32,37 @@ from urllib.parse import urlparse
 
 import google.auth.exceptions as gauth_exc
 import requests
+import urllib3.exceptions
 from google.api_core import exceptions as gexc
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from ..errors import ConfigError, EtcError, NotFoundError, RemoteError
+from ..config import DEFAULT_GIVE_UP_SECONDS
+from ..errors import ConfigError, EtcError, NotFoundError, RemoteError, TransientError
 from .base import ObjectInfo, Source, Storage
-from .cloud import WarnOnce, one_line, protect, show_endpoint
+from .cloud import WarnOnce, one_line, protect, request_timeouts, show_endpoint
 
 log = logging.getLogger("etcetera")
 
 BLOCK = 8 << 20
-RETRY_SECONDS = 20.0
-TIMEOUT = (10, 60)  # connect, read
-RETRY = DEFAULT_RETRY.with_timeout(RETRY_SECONDS) if hasattr(DEFAULT_RETRY, "with_timeout") \
-    else DEFAULT_RETRY.with_deadline(RETRY_SECONDS)
-_TRANSPORT_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError)
+UPLOAD_CHUNK = 2 << 20  # resumable-upload chunk: what one upload holds in memory (a multiple of 256 KiB)
+
+
+def retry_policy(budget: float) -> Any:
+    """google-cloud-storage's default retry, bounded so that a call ends within `budget` seconds:
+    no retry starts unless it could still connect (`request_timeouts`) within the budget."""
+    window = budget - request_timeouts(budget)[0]
+    retry = DEFAULT_RETRY.with_delay(initial=min(0.25, window / 8), maximum=window / 4, multiplier=2.0)
+    return retry.with_timeout(window) if hasattr(retry, "with_timeout") else retry.with_deadline(window)
+
+
+# For the default budget; a storage uses its config's (`self.retry`, `self.timeout`).
+RETRY = retry_policy(DEFAULT_GIVE_UP_SECONDS)
+TIMEOUT = request_timeouts(DEFAULT_GIVE_UP_SECONDS)  # connect, read
+_TRANSPORT_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                     requests.exceptions.ChunkedEncodingError, urllib3.exceptions.HTTPError,
+                     http.client.HTTPException, ConnectionError, TimeoutError)
 
 
 class GCSStorage(Storage):
@@ -62,6 +81,8 @@ class GCSStorage(Storage):
         self._acl: str | None = "publicRead" if config.public else None
         self._warn_once = WarnOnce()
         self.anonymous = False
+        self.retry = retry_policy(config.give_up)
+        self.timeout = request_timeouts(config.give_up)
         self.client = self._make_client()
         self.bucket = self.client.bucket(self.bucket_name)
 
@@ -132,10 +153,11 @@ class GCSStorage(Storage):
     def _error(self, exc: BaseException, action: str, key: str) -> EtcError:
         """One line naming the remote, what failed and what to check; never a secret."""
         where = f"{action} {key} on {self.url}" if key else f"{action} {self.url}"
+        budget = f"{self.config.give_up:g} s"
         if isinstance(exc, gexc.RetryError):
             cause = exc.cause
             if cause is None or cause is exc:
-                return RemoteError(f"cannot {where}: gave up after retrying for {RETRY_SECONDS:.0f} s: check the network")
+                return TransientError(f"cannot {where}: {self.endpoint} kept failing for {budget}: check the network")
             return self._error(cause, action, key)
         if isinstance(exc, gexc.NotFound):
             message = str(getattr(exc, "message", "") or "").lower()
@@ -152,14 +174,17 @@ class GCSStorage(Storage):
         if isinstance(exc, gauth_exc.DefaultCredentialsError):
             return RemoteError(f"cannot {where}: no Google credentials found: set google_application_credentials")
         if isinstance(exc, gauth_exc.TransportError):
-            return RemoteError(f"cannot {where}: cannot reach the Google token service ({type(exc).__name__}): check the network")
+            return TransientError(f"cannot {where}: cannot reach the Google token service ({type(exc).__name__}) "
+                                  f"for {budget}: check the network")
         if isinstance(exc, _TRANSPORT_ERRORS):
             hint = "STORAGE_EMULATOR_HOST/network" if self.emulator else "network"
-            return RemoteError(f"cannot {where}: cannot connect to {self.endpoint} ({type(exc).__name__}): check {hint}")
+            return TransientError(f"cannot {where}: cannot connect to {self.endpoint} ({type(exc).__name__}) "
+                                  f"for {budget}: check {hint}")
         if isinstance(exc, gexc.RequestRangeNotSatisfiable):
             return RemoteError(f"cannot {where}: requested bytes are beyond the end of the object (truncated?)")
         if isinstance(exc, (gexc.ServerError, gexc.TooManyRequests)):
-            return RemoteError(f"cannot {where}: the server keeps failing (HTTP {exc.code}): try again later")
+            return TransientError(f"cannot {where}: {self.endpoint} kept failing (HTTP {exc.code}) for {budget}: "
+                                  f"try again later (or raise give_up_seconds)")
         if isinstance(exc, gexc.GoogleAPICallError):
             detail = one_line(str(getattr(exc, "message", "") or ""), 120)
             return RemoteError(f"cannot {where}: HTTP {exc.code}{': ' + detail if detail else ''}")
@@ -199,13 +224,18 @@ class GCSStorage(Storage):
                 raise self._error(exc, "write", key) from None
 
     def put(self, key: str, source: Source) -> None:
-        blob = self.bucket.blob(self._key(key))
+        # Objects over UPLOAD_CHUNK go up as a resumable upload, read from the source one chunk at a
+        # time (each chunk retried on its own).  Their size is not passed: with a size of up to
+        # 8 MiB the client would send the object in one request, held whole (twice) in memory.
+        blob = self.bucket.blob(self._key(key), chunk_size=UPLOAD_CHUNK)
+        size = source.size if source.size <= UPLOAD_CHUNK else None
 
         def upload(acl: str | None) -> None:
-            with source.reader() as fh:
-                blob.upload_from_file(fh, size=source.size, predefined_acl=acl,
+            # BufferedReader.read(n) reads straight into the bytes it returns (RawIOBase.read copies once more).
+            with io.BufferedReader(source.reader(), buffer_size=256 << 10) as fh:
+                blob.upload_from_file(fh, size=size, predefined_acl=acl,
                                       content_type="application/octet-stream",
-                                      checksum=None, retry=RETRY, timeout=TIMEOUT)
+                                      checksum=None, retry=self.retry, timeout=self.timeout)
 
         self._write(key, upload)
 
@@ -214,7 +244,7 @@ class GCSStorage(Storage):
         try:
             self._write(key, lambda acl: blob.upload_from_string(
                 data, content_type="application/octet-stream", predefined_acl=acl,
-                if_generation_match=0, checksum=None, retry=RETRY, timeout=TIMEOUT))
+                if_generation_match=0, checksum=None, retry=self.retry, timeout=self.timeout))
             return True
         except gexc.PreconditionFailed:
             # Also what a retried request sees after its first attempt succeeded: same bytes = ours.
@@ -229,14 +259,14 @@ class GCSStorage(Storage):
     def get(self, key: str) -> bytes:
         blob = self.bucket.blob(self._key(key))
         return self._call("read", key, blob.download_as_bytes, raw_download=True, checksum=None,
-                          retry=RETRY, timeout=TIMEOUT)
+                          retry=self.retry, timeout=self.timeout)
 
     def read(self, key: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
         if length is not None and length <= 0:
             return
         blob = self.bucket.blob(self._key(key))
         if length is None:
-            self._call("read", key, blob.reload, retry=RETRY, timeout=TIMEOUT)
+            self._call("read", key, blob.reload, retry=self.retry, timeout=self.timeout)
             end = blob.size or 0
         else:
             end = start + length
@@ -245,7 +275,7 @@ class GCSStorage(Storage):
             want = min(BLOCK, end - pos)
             try:
                 data = blob.download_as_bytes(start=pos, end=pos + want - 1, raw_download=True, checksum=None,
-                                              retry=RETRY, timeout=TIMEOUT)
+                                              retry=self.retry, timeout=self.timeout)
             except gexc.RequestRangeNotSatisfiable:
                 return  # the object is shorter than asked: the caller sees the stream end early
             except Exception as exc:
@@ -261,7 +291,7 @@ class GCSStorage(Storage):
 
     def exists(self, key: str) -> bool:
         blob = self.bucket.blob(self._key(key))
-        return bool(self._call("check", key, blob.exists, retry=RETRY, timeout=TIMEOUT))
+        return bool(self._call("check", key, blob.exists, retry=self.retry, timeout=self.timeout))
 
     def touch(self, key: str) -> bool:
         # A metadata update renews `updated` (the time `list` reports) and keeps the bytes and the
@@ -269,7 +299,7 @@ class GCSStorage(Storage):
         blob = self.bucket.blob(self._key(key))
         blob.metadata = {"etcetera-touched": str(int(time.time()))}
         try:
-            self._call("touch", key, blob.patch, retry=RETRY, timeout=TIMEOUT)
+            self._call("touch", key, blob.patch, retry=self.retry, timeout=self.timeout)
             return True
         except NotFoundError:
             return False
@@ -278,7 +308,7 @@ class GCSStorage(Storage):
         skip = len(self.prefix)
         try:
             for blob in self.client.list_blobs(self.bucket_name, prefix=self.prefix + prefix, delimiter=delimiter,
-                                               retry=RETRY, timeout=TIMEOUT):
+                                               retry=self.retry, timeout=self.timeout):
                 updated = blob.updated
                 yield ObjectInfo(blob.name[skip:], int(blob.size or 0), updated.timestamp() if updated else None)
         except Exception as exc:
@@ -296,7 +326,7 @@ class GCSStorage(Storage):
     def delete(self, key: str) -> None:
         blob = self.bucket.blob(self._key(key))
         try:
-            blob.delete(retry=RETRY, timeout=TIMEOUT)
+            blob.delete(retry=self.retry, timeout=self.timeout)
         except gexc.NotFound as exc:
             if "bucket" in str(getattr(exc, "message", "")).lower():
                 raise self._error(exc, "delete", "") from None
@@ -312,8 +342,25 @@ class GCSStorage(Storage):
             pass
 
 
+def _client_error_types() -> tuple[type[BaseException], ...]:
+    """What the Google/HTTP client stack raises (as opposed to bugs or local I/O errors)."""
+    types: list[type[BaseException]] = [gexc.GoogleAPIError, gauth_exc.GoogleAuthError,
+                                        requests.exceptions.RequestException, *_TRANSPORT_ERRORS]
+    try:  # a bad or cut response to a (resumable) upload or a download
+        from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
+        types += [DataCorruption, InvalidResponse]
+    except ImportError:  # google-cloud-storage < 3: the same errors live in google-resumable-media
+        try:
+            from google.resumable_media.common import DataCorruption, InvalidResponse  # type: ignore
+            types += [DataCorruption, InvalidResponse]
+        except ImportError:
+            pass
+    return tuple(types)
+
+
+_CLIENT_ERRORS = _client_error_types()
+
+
 def _is_client_error(exc: BaseException) -> bool:
     """Errors raised by the Google/HTTP client stack (as opposed to bugs or local I/O errors)."""
-    if isinstance(exc, (gexc.GoogleAPIError, gauth_exc.GoogleAuthError) + _TRANSPORT_ERRORS):
-        return True
-    return type(exc).__module__.split(".")[0] in ("google", "requests", "urllib3")
+    return isinstance(exc, _CLIENT_ERRORS)

@@ -14,12 +14,16 @@ both "win" and the later PUT replaces the earlier manifest.  It is logged once p
 a warning; such stores should not be shared by concurrent writers of the same dataset name.
 (A store that silently ignores the header cannot be detected and behaves like the fallback.)
 
-Uploads up to `MULTIPART_THRESHOLD` are one `PutObject` streamed from the source; larger
-ones are a parallel multipart upload whose parts are read straight from the source files.
-Reads are ranged `GetObject`s streamed in blocks.  Transient failures (throttling, 5xx,
-dropped connections) are retried by botocore in "standard" mode, a bounded number of times
-with exponential backoff; what is left becomes a one-line `RemoteError` naming the remote
-and what to check, never containing a secret.
+Every upload is one `PutObject` streamed from the source (etcetera's objects are packs and
+chunks of at most 64 MiB, well below S3's 5 GiB limit for one PUT).  Reads are ranged
+`GetObject`s streamed in blocks.
+
+Retries: botocore's "standard" conditions and backoff (throttling, 5xx, refused, reset and
+timed-out connections, with jittered exponential backoff), bounded by time instead of a count:
+a request is not retried once another attempt could not end within `config.give_up` seconds of
+its start (`_GiveUp`).  What is still failing then becomes a `TransientError`; a body that breaks
+off while it is read (which botocore does not retry) a `CutOffError`; anything else a one-line
+`RemoteError`.  Each names the remote and what to check, never a secret.
 """
 
 from __future__ import annotations
@@ -28,28 +32,24 @@ import logging
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator
 from urllib.parse import urlparse
 
 import botocore.exceptions as bex
 import botocore.session
+import urllib3.exceptions
 from botocore import UNSIGNED
 from botocore.config import Config as BotoConfig
+from botocore.retries import standard as boto_retries
 
-from ..errors import ConfigError, EtcError, NotFoundError, RemoteError
+from ..errors import ConfigError, CutOffError, EtcError, NotFoundError, RemoteError, TransientError
 from .base import ObjectInfo, Source, Storage
-from .cloud import WarnOnce, one_line, protect, show_endpoint
+from .cloud import WarnOnce, one_line, protect, request_timeouts, show_endpoint
 
 log = logging.getLogger("etcetera")
 
 BLOCK = 1 << 20
-MULTIPART_THRESHOLD = 64 << 20
-PART_SIZE = 16 << 20
-MAX_PARTS = 10_000
-PART_WORKERS = 8  # parallel parts of one object (objects themselves are already uploaded in parallel)
-ATTEMPTS = 4  # botocore tries per request, including the first
-UPLOAD_MARK = "#multipart-upload="  # leftovers() key = <key><mark><UploadId>; no real key contains '#'
+MAX_ATTEMPTS = 50  # a backstop only: the give-up budget ends retries long before
 CONFLICT_RETRIES = 4  # 409 ConditionalRequestConflict: a concurrent conditional write is in flight
 
 _BUCKET_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
@@ -62,6 +62,59 @@ _CREDENTIAL_CODES = {
 _EXPIRED_CODES = {"ExpiredToken", "TokenRefreshRequired", "RequestExpired"}
 _PRECONDITION_CODES = {"PreconditionFailed", "412"}
 _ACL_REFUSED_CODES = {"AccessControlListNotSupported", "InvalidBucketAclWithObjectOwnership"}
+_TRANSIENT_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling",
+                    "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+_CONNECT_ERRORS = (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ProxyConnectionError)
+_DROPPED_ERRORS = (bex.ReadTimeoutError, bex.ConnectionClosedError, bex.IncompleteReadError,
+                   bex.ResponseStreamingError, bex.HTTPClientError)
+_STARTED = "etcetera-started"  # keys etcetera adds to botocore's per-call context
+_NEXT_ATTEMPT = "etcetera-next-attempt"
+
+
+class _GiveUp:
+    """botocore's standard retry conditions and backoff, bounded by a time budget per call.
+
+    It replaces botocore's own standard handler and runs first on `needs-retry`, so its answer (a
+    delay, or False) is the one botocore uses; for errors that policy does not retry it answers
+    None, leaving them to botocore's other handlers (the S3 region redirect).  A retry happens
+    only if botocore's standard policy wants one and the next attempt could still
+    end within `budget` seconds of the call's start even if it took as long as the last attempt or
+    a whole connect timeout, whichever is longer (the backoff is shortened to fit)."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.connect_timeout = request_timeouts(budget)[0]
+        self._opened: float | None = time.monotonic()  # building the client is part of the first call
+        self._adapter = boto_retries.RetryEventAdapter()
+        self._conditions = boto_retries.StandardRetryConditions(max_attempts=MAX_ATTEMPTS)
+        try:
+            self._backoff = boto_retries.ExponentialBackoff(
+                service_name="s3", throttling_detector=boto_retries.ThrottlingErrorDetector(self._adapter))
+        except TypeError:  # botocore < 1.40: one backoff scale for every error
+            self._backoff = boto_retries.ExponentialBackoff()
+
+    def register(self, client: Any) -> None:
+        client.meta.events.unregister("needs-retry.s3", unique_id="retry-config-s3")  # botocore's, by count
+        client.meta.events.register("before-call.s3", self.started)
+        client.meta.events.register_first("needs-retry.s3", self.needs_retry)
+
+    def started(self, context: dict, **_: Any) -> None:
+        now, opened, self._opened = time.monotonic(), self._opened, None
+        context[_STARTED] = opened if opened is not None and now - opened < self.budget / 4 else now
+
+    def needs_retry(self, **kwargs: Any) -> float | bool | None:
+        retry = self._adapter.create_retry_context(**kwargs)
+        if not self._conditions.is_retryable(retry):
+            return None
+        now = time.monotonic()
+        started = retry.request_context.setdefault(_STARTED, now)
+        last_attempt = now - retry.request_context.get(_NEXT_ATTEMPT, started)
+        left = started + self.budget - max(last_attempt, self.connect_timeout) - now
+        if left <= 0:
+            return False
+        delay = min(self._backoff.delay_amount(retry), left)
+        retry.request_context[_NEXT_ATTEMPT] = now + delay
+        return delay
 
 
 _loader_lock = threading.Lock()
@@ -116,6 +169,7 @@ class S3Storage(Storage):
             raise ConfigError(f"remote {self.url}: {missing} is missing (set both aws_access_key_id and aws_secret_access_key)")
         if token and not key_id:
             raise ConfigError(f"remote {self.url}: aws_session_token needs aws_access_key_id and aws_secret_access_key")
+        give_up = _GiveUp(cfg.give_up)
         protect(cfg)
         try:
             session = _new_session(key_id, secret, token, cfg.region_name)
@@ -125,11 +179,12 @@ class S3Storage(Storage):
                     self.unsigned = session.get_credentials() is None
                 except bex.BotoCoreError:
                     self.unsigned = True
+            connect, read = request_timeouts(cfg.give_up)
             options: dict[str, Any] = dict(
-                max_pool_connections=cfg.worker_count + PART_WORKERS,
-                retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
-                connect_timeout=10,
-                read_timeout=60,
+                max_pool_connections=cfg.worker_count,
+                retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+                connect_timeout=connect,
+                read_timeout=read,
                 tcp_keepalive=True,
             )
             if "request_checksum_calculation" in BotoConfig.OPTION_DEFAULTS:  # botocore >= 1.36
@@ -148,6 +203,7 @@ class S3Storage(Storage):
             raise ConfigError(f"remote {self.url}: invalid endpoint_url {self.endpoint!r}") from None
         except bex.BotoCoreError as exc:
             raise self._error(exc, "connect to", "") from None
+        give_up.register(client)
         protect(cfg)  # botocore modules imported while building the client now have loggers too
         return client
 
@@ -179,8 +235,9 @@ class S3Storage(Storage):
                 return RemoteError(f"cannot {where}: the bucket is in another region ({code}): set region_name")
             if code == "InvalidRange" or status == 416:
                 return RemoteError(f"cannot {where}: requested bytes are beyond the end of the object (truncated?)")
-            if status is not None and status >= 500 or code in ("SlowDown", "ServiceUnavailable", "InternalError"):
-                return RemoteError(f"cannot {where}: the server keeps failing ({code or status}) after {ATTEMPTS} attempts: try again later")
+            if status is not None and (status >= 500 or status == 429) or code in _TRANSIENT_CODES:
+                return TransientError(f"cannot {where}: {self.endpoint} kept failing ({code or status}) for "
+                                      f"{self.config.give_up:g} s: try again later (or raise give_up_seconds)")
             detail = one_line(str(err.get("Message") or ""), 120)
             return RemoteError(f"cannot {where}: {code or status}{': ' + detail if detail else ''}")
         if isinstance(exc, (bex.NoCredentialsError, bex.PartialCredentialsError)):
@@ -192,15 +249,16 @@ class S3Storage(Storage):
             return RemoteError(f"cannot {where}: AWS credentials could not be loaded ({type(exc).__name__}): check credentials")
         if isinstance(exc, bex.NoRegionError):
             return RemoteError(f"cannot {where}: no AWS region: set region_name")
-        if isinstance(exc, (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ProxyConnectionError)):
-            return RemoteError(f"cannot {where}: cannot connect to {self.endpoint} ({type(exc).__name__}): check endpoint_url/network")
+        if isinstance(exc, _CONNECT_ERRORS):
+            return TransientError(f"cannot {where}: cannot connect to {self.endpoint} ({type(exc).__name__}) "
+                                  f"for {self.config.give_up:g} s: check endpoint_url/network")
         if isinstance(exc, bex.SSLError):
             return RemoteError(f"cannot {where}: TLS failed with {self.endpoint}: check endpoint_url (http vs https) and certificates")
         if isinstance(exc, bex.ParamValidationError):
             return RemoteError(f"cannot {where}: invalid request ({one_line(str(exc), 120)})")
-        if isinstance(exc, (bex.ReadTimeoutError, bex.ConnectionClosedError, bex.IncompleteReadError,
-                            bex.ResponseStreamingError, bex.HTTPClientError)):
-            return RemoteError(f"cannot {where}: connection to {self.endpoint} dropped ({type(exc).__name__}): check the network")
+        if isinstance(exc, _DROPPED_ERRORS):
+            return TransientError(f"cannot {where}: the connection to {self.endpoint} kept dropping "
+                                  f"({type(exc).__name__}) for {self.config.give_up:g} s: check the network")
         return RemoteError(f"cannot {where}: {type(exc).__name__}")
 
     def _call(self, action: str, key: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
@@ -230,37 +288,9 @@ class S3Storage(Storage):
     # ------------------------------------------------------------ Storage
 
     def put(self, key: str, source: Source) -> None:
-        if source.size > MULTIPART_THRESHOLD:
-            return self._put_multipart(key, source)
         with source.reader() as body:
             self._write("write", key, self.client.put_object, Key=self._key(key), Body=body,
                         ContentLength=source.size)
-
-    def _put_multipart(self, key: str, source: Source) -> None:
-        size = source.size
-        part = max(PART_SIZE, -(-size // MAX_PARTS))
-        ranges = [(n + 1, off, min(part, size - off)) for n, off in enumerate(range(0, size, part))]
-        created = self._write("write", key, self.client.create_multipart_upload, Key=self._key(key))
-        upload_id = created["UploadId"]
-
-        def send(number: int, offset: int, length: int) -> dict[str, Any]:
-            with source.reader(offset, length) as body:
-                resp = self._call("write", key, self.client.upload_part, Key=self._key(key), UploadId=upload_id,
-                                  PartNumber=number, Body=body, ContentLength=length)
-            return {"PartNumber": number, "ETag": resp["ETag"]}
-
-        try:
-            with ThreadPoolExecutor(max_workers=min(PART_WORKERS, self.config.worker_count, len(ranges)),
-                                    thread_name_prefix="etc-part") as pool:
-                parts = list(pool.map(lambda r: send(*r), ranges))
-            self._call("write", key, self.client.complete_multipart_upload, Key=self._key(key),
-                       UploadId=upload_id, MultipartUpload={"Parts": parts})
-        except BaseException:
-            try:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._key(key), UploadId=upload_id)
-            except Exception:  # the original error matters more; leftovers expire by lifecycle rules
-                log.debug("could not abort multipart upload of %s on %s", key, self.url)
-            raise
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         for attempt in range(CONFLICT_RETRIES + 1):
@@ -325,13 +355,12 @@ class S3Storage(Storage):
         body = resp["Body"]
         try:
             yield from body.iter_chunks(BLOCK)
+        except (*_DROPPED_ERRORS, urllib3.exceptions.HTTPError, OSError) as exc:
+            # The request succeeded; its body broke off, which botocore does not retry.
+            raise CutOffError(f"cannot read {key} on {self.url}: the connection to {self.endpoint} dropped "
+                              f"mid-transfer ({type(exc).__name__}): check the network") from None
         except (bex.BotoCoreError, bex.ClientError) as exc:
             raise self._error(exc, "read", key) from None
-        except Exception as exc:  # urllib3 errors raised while streaming the body
-            if type(exc).__module__.split(".")[0] in ("urllib3", "http") or isinstance(exc, OSError):
-                raise RemoteError(f"cannot read {key} on {self.url}: connection to {self.endpoint} dropped "
-                                  f"({type(exc).__name__}): check the network") from None
-            raise
         finally:
             body.close()
 
@@ -377,37 +406,7 @@ class S3Storage(Storage):
         except (bex.BotoCoreError, bex.ClientError) as exc:
             raise self._error(exc, "list", prefix) from None
 
-    def leftovers(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Multipart uploads that a killed push never completed or aborted: invisible, but billed.
-
-        Each is reported as `<key>#multipart-upload=<UploadId>` with the bytes of its parts;
-        `delete` of such a key aborts the upload.
-        """
-        skip = len(self.prefix)
-        pages = self.client.get_paginator("list_multipart_uploads").paginate(
-            Bucket=self.bucket, Prefix=self.prefix + prefix)
-        try:
-            for page in pages:
-                for up in page.get("Uploads", ()):
-                    parts = self.client.list_parts(Bucket=self.bucket, Key=up["Key"], UploadId=up["UploadId"])
-                    size = sum(int(p.get("Size", 0)) for p in parts.get("Parts", ()))
-                    started = up.get("Initiated")
-                    yield ObjectInfo(f"{up['Key'][skip:]}{UPLOAD_MARK}{up['UploadId']}", size,
-                                     started.timestamp() if started else None)
-        except (bex.BotoCoreError, bex.ClientError) as exc:
-            raise self._error(exc, "list unfinished uploads under", prefix or "/") from None
-
     def delete(self, key: str) -> None:
-        if UPLOAD_MARK in key:
-            real, upload_id = key.split(UPLOAD_MARK, 1)
-            try:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._key(real), UploadId=upload_id)
-            except bex.ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
-                    raise self._error(exc, "abort upload of", real) from None
-            except bex.BotoCoreError as exc:
-                raise self._error(exc, "abort upload of", real) from None
-            return
         self._call("delete", key, self.client.delete_object, Key=self._key(key))
 
     def close(self) -> None:

@@ -77,9 +77,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
 
 @pytest.fixture(scope="session")
 def gcs_emulator_url() -> Iterator[str]:
-    """One GCS emulator process (gcp-storage-emulator, HTTP on 127.0.0.1) for the suite."""
+    """One fake-gcs-server process (HTTP on 127.0.0.1, in memory) for the suite."""
     pytest.importorskip("google.cloud.storage")
-    pytest.importorskip("gcp_storage_emulator")
     from etcetera.testing import gcs_emulator
 
     with gcs_emulator() as url:

@@ -60,14 +60,15 @@ def test_threads_pushing_one_name(backend, tmp_path, force):
         t.start()
     for t in threads:
         t.join(120)
+    pushed = [r for r in results if isinstance(r, str)]  # a list: two threads claiming one version must show
     won = {int(r.split("@")[1]): homes[i][1] for i, r in enumerate(results) if isinstance(r, str)}
     lost = [r for r in results if not isinstance(r, str)]
     if force:
-        assert sorted(won) == list(range(1, N + 1)) and not lost, results
+        assert sorted(pushed) == [f"cc@{v}" for v in range(1, N + 1)] and not lost, results
     else:
-        assert list(won) == [1], results
+        assert pushed == ["cc@1"] and len(lost) == N - 1, results
         for exc in lost:
-            assert isinstance(exc, etc.ConflictError) and "\n" not in str(exc), exc
+            assert isinstance(exc, etc.ConflictError) and "cc@1" in str(exc) and "\n" not in str(exc), exc
     _check_versions(backend, won)
 
 
@@ -83,13 +84,15 @@ def test_processes_pushing_one_name(backend, tmp_path, user, force):
     for i, proc in enumerate(procs):
         out, err = proc.communicate(timeout=120)
         if proc.returncode == 0:
-            won[int(re.search(r"pushed cc@(\d+)", out).group(1))] = homes[i][1]
+            version = int(re.search(r"pushed cc@(\d+)", out).group(1))
+            assert version not in won, f"two pushes both published cc@{version}"
+            won[version] = homes[i][1]
         else:
             errors.append(err)
     if force:
         assert sorted(won) == list(range(1, N + 1)), errors
     else:
-        assert list(won) == [1], errors
+        assert list(won) == [1] and len(errors) == N - 1, errors
         for err in errors:
             lines = err.strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith("etc: error: ") and "cc@1" in lines[0], err

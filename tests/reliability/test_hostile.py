@@ -10,10 +10,12 @@ import gzip
 import io
 import json
 import os
+import shutil
 import stat
 import tarfile
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -65,6 +67,18 @@ def _special(name: str, kind: bytes) -> tuple[tarfile.TarInfo, None]:
 
 OK = [_dir("data"), _dir("data/train"), _file("data/train/a.txt", b"alpha")]
 EVIL = f"/tmp/etc-evil-{uuid.uuid4().hex[:8]}"  # an absolute path nothing may create
+EVIL_DIR = EVIL + "-dir"
+
+
+@pytest.fixture
+def evil_paths() -> Iterator[None]:
+    """Should a test fail because EVIL or EVIL_DIR was created, remove it: the suite leaves nothing in /tmp."""
+    yield
+    for path in (EVIL, EVIL_DIR):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
 
 TARBALLS = {
     "absolute-file": OK + [_file(EVIL)],
@@ -95,7 +109,7 @@ def _outside_snapshot(root: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("case", list(TARBALLS))
-def test_hostile_old_format_tarballs(case, file_remote, tmp_path, user):
+def test_hostile_old_format_tarballs(case, file_remote, tmp_path, user, evil_paths):
     HOSTILE_INPUTS.append(f"tarball:{case}")
     remote_root = Path(file_remote.url[len("file://"):])
     remote_root.mkdir(parents=True)
@@ -171,7 +185,7 @@ MANIFESTS = {
     "nul": _doc(files=_files("data/t/a\x00b")),
     "newline": _doc(files=_files("data/t/a\nb")),
     "dir-dotdot": _doc(dirs=["data/t/../../../d"]),
-    "dir-absolute": _doc(dirs=["/tmp/etc-evil-dir"]),
+    "dir-absolute": _doc(dirs=[EVIL_DIR]),
     "file-in-data": _doc(files=_files("data/x")),
     "duplicate": _doc(files=_files("data/t/a", "data/t/a")),
     "file-and-folder": _doc(files=_files("data/t/a", "data/t/a/b")),
@@ -198,7 +212,7 @@ MANIFESTS = {
 
 
 @pytest.mark.parametrize("case", list(MANIFESTS))
-def test_forged_manifests_are_refused(case, file_remote, tmp_path, user):
+def test_forged_manifests_are_refused(case, file_remote, tmp_path, user, evil_paths):
     HOSTILE_INPUTS.append(f"manifest:{case}")
     remote_root = Path(file_remote.url[len("file://"):])
     folder = remote_root / "datasets" / "m"
@@ -223,7 +237,7 @@ def test_forged_manifests_are_refused(case, file_remote, tmp_path, user):
         assert proc.returncode == 1, line  # a refusal, not a crash (exit 2)
     assert _outside_snapshot(tmp_path) - before <= {"etc-home.toml"}
     assert not (tmp_path / "home" / "m").exists()
-    assert not os.path.lexists("/tmp/etc-evil-dir")
+    assert not os.path.lexists(EVIL_DIR)
 
 
 # ---------------------------------------------------------------- names
@@ -287,8 +301,14 @@ def test_hostile_names_on_the_remote_are_ignored(file_remote, tmp_path, user):
                 "datasets/ok/notanumber.json.gz", "datasets/ok/sub/0000000001.json.gz", ".hidden.tgz", "-rf.tgz"):
         (root / key).parent.mkdir(parents=True, exist_ok=True)
         (root / key).write_bytes(b"junk")
+    src = tmp_path / "src" / "real"
+    (src / "data" / "train").mkdir(parents=True)
+    (src / "data" / "train" / "a.txt").write_bytes(b"alpha")
+    cfg = file_remote.config("home")
+    etc.register(src, config=cfg)
+    assert etc.push("real", config=cfg) == "real@1"
     proc = etc_cli("list", "-r", config=file_remote.toml("home"), user=user)
-    assert proc.returncode == 0 and proc.stdout == "", proc.stdout + proc.stderr
+    assert proc.returncode == 0 and proc.stdout == "real\t@1\n", proc.stdout + proc.stderr  # only the valid one
 
 
 # ---------------------------------------------------------------- config files

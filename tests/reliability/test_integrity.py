@@ -53,11 +53,14 @@ def _snapshot(home: Path) -> dict[str, str]:
     return {k: v for k, v in tree(home).items() if "/locks/" not in f"/{k}"} if home.exists() else {}
 
 
-@pytest.mark.parametrize("how", list(DAMAGES))
-@pytest.mark.parametrize("target", TARGETS)
+# Every damage on a packed small file; on a 16 MiB chunk only those the pack variants do not
+# already cover in kind (flip-first is like flip-last, empty like truncate), to keep the suite fast.
+CASES = [pytest.param(target, how, id=f"{target}-{how}") for target in TARGETS for how in DAMAGES
+         if target == "pack" or how not in ("flip-first", "empty")]
+
+
+@pytest.mark.parametrize("target, how", CASES)
 def test_damaged_object_is_refused_with_one_line_and_nothing_local_changes(backend, target, how, tmp_path, user):
-    if target == "chunk" and how in ("flip-first", "empty"):
-        pytest.skip("covered by the pack variants; keeps the suite fast")
     a = backend.config("a")
     src = write_dataset(tmp_path / "src" / "ig", seed=41, small=8, large=(17 * MiB,) if target == "chunk" else ())
     etc.register(src, config=a)

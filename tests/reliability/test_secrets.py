@@ -85,14 +85,17 @@ def test_repr_and_messages_of_config_hide_every_secret():
     cfg2 = cfg.replace(google_application_credentials=json.dumps(SA))
     _scan("repr(Config) with JSON string", repr(cfg2))
     # Wrong types and bad values: the error names the key, never the value.
-    for bad in ({"aws_secret_access_key": 12345}, {"workers": SECRET}, {"url": 5, "aws_access_key_id": KEY_ID},
-                {"google_application_credentials": "{" + SECRET}):
-        try:
-            cfg3 = etc.Config.from_dict({"url": "s3://b", **bad}, source="test.toml")
-            cfg3.service_account_info()
-        except etc.ConfigError as exc:
-            _scan("ConfigError", str(exc))
-            _scan("ConfigError repr", repr(exc))
+    for bad, key in (({"aws_secret_access_key": 12345}, "aws_secret_access_key"), ({"workers": SECRET}, "workers"),
+                     ({"url": 5, "aws_access_key_id": KEY_ID}, "url")):
+        with pytest.raises(etc.ConfigError, match=f"config key '{key}' must be") as raised:
+            etc.Config.from_dict({"url": "s3://b", **bad}, source="test.toml")
+        _scan("ConfigError", str(raised.value))
+        _scan("ConfigError repr", repr(raised.value))
+    cfg3 = etc.Config.from_dict({"url": "s3://b", "google_application_credentials": "{" + SECRET}, source="test.toml")
+    with pytest.raises(etc.ConfigError, match="'google_application_credentials' holds invalid JSON") as raised:
+        cfg3.service_account_info()  # the JSON is only parsed when a client needs it
+    _scan("ConfigError", str(raised.value))
+    _scan("ConfigError repr", repr(raised.value))
 
 
 @pytest.mark.parametrize("debug_everything", [False, True], ids=["etc-v", "all-loggers-DEBUG"])
@@ -144,20 +147,22 @@ def test_s3_api_exceptions_and_logs_never_leak(s3_proxied, tmp_path, caplog):
                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET, aws_session_token=TOKEN,
                      google_application_credentials=SA, workers=4)
     caplog.set_level(logging.DEBUG)
-    logging.getLogger("etcetera").setLevel(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="etcetera")  # restored after the test, unlike setLevel()
     etc.register(write_dataset(tmp_path / "src" / "api", seed=62, small=6), config=cfg)
     assert etc.push("api", config=cfg) == "api@1"
     etc.pull("api", config=cfg.replace(home=str(tmp_path / "h2")))
-    errors: list[BaseException] = []
-    for call in (lambda: etc.pull("ghost", config=cfg), lambda: etc.pull("api@5", config=cfg),
-                 lambda: etc.versions("api", config=cfg.replace(endpoint_url=f"http://127.0.0.1:{free_port()}")),
-                 lambda: etc.push("api", config=cfg.replace(url=remote.url + "-nobucket"))):
-        try:
+    failing = [
+        (lambda: etc.pull("ghost", config=cfg), etc.NotFoundError, "dataset ghost is not on s3://"),
+        (lambda: etc.pull("api@5", config=cfg), etc.NotFoundError, "api@5 does not exist on s3://"),
+        (lambda: etc.versions("api", config=cfg.replace(endpoint_url=f"http://127.0.0.1:{free_port()}")),
+         etc.RemoteError, "cannot connect to http://127.0.0.1:"),
+        (lambda: etc.push("api", config=cfg.replace(url=remote.url + "-nobucket")),
+         etc.RemoteError, "-nobucket does not exist"),
+    ]
+    for call, error, message in failing:
+        with pytest.raises(error, match=message) as raised:
             call()
-        except etc.EtcError as exc:
-            errors.append(exc)
-    assert len(errors) == 4
-    for exc in errors:
+        exc = raised.value
         _scan("exception", f"{exc} {exc!r} {exc.args} {exc.__cause__!r} {exc.__context__!r}")
     records = caplog.records
     assert any(r.name.startswith("botocore") for r in records), "botocore debug logging was not captured"
@@ -176,11 +181,14 @@ def test_file_remote_with_planted_secrets_never_leaks(file_remote, tmp_path, use
     toml = _toml(tmp_path / "f.toml", {"url": file_remote.url, "home": str(home), "aws_access_key_id": KEY_ID,
                                         "aws_secret_access_key": SECRET, "google_application_credentials": json.dumps(SA)})
     src = write_dataset(tmp_path / "src" / "fs", seed=63, small=3)
+    codes = {}
     for args in (["register", str(src)], ["push", "fs"], ["pull", "ghost"], ["info", "-r", "fs"], ["gc", "-n"]):
         proc = _run(args, toml, user, True)
         _scan("file:// output", proc.stdout + proc.stderr)
-    _scan_tree(home, "home")
-    _scan_tree(Path(file_remote.url[7:]), "remote")
+        codes[args[0]] = proc.returncode
+    assert codes == {"register": 0, "push": 0, "pull": 1, "info": 0, "gc": 0}  # the scans saw real output
+    assert _scan_tree(home, "home") > 0
+    assert _scan_tree(Path(file_remote.url[7:]), "remote") > 0
 
 
 @pytest.mark.parametrize("inline", [True, False], ids=["json-in-config", "json-file"])
