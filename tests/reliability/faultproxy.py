@@ -198,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(status, reason, headers, payload, cut=len(payload) // 2)
         self._send(status, reason, headers, payload)
 
-    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+    do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = do_HEAD = _handle
 
     def _forward(self, body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:
         conn = http.client.HTTPConnection(*self.owner.upstream, timeout=60)
