@@ -8,7 +8,8 @@ import io
 import os
 import pickle
 import random
-from pathlib import Path
+import subprocess
+import sys
 from typing import Iterator
 
 import fsspec
@@ -148,6 +149,12 @@ def test_the_filesystem_is_read_only_and_says_to_push(birds):
             attempt()
     with pytest.raises(PermissionError):
         fs.open("birds/x", "ab")
+
+
+def test_the_etc_protocol_is_registered_on_install():
+    code = "import fsspec; c = fsspec.get_filesystem_class('etc'); print(c.__module__, c.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["etcetera.fs", "EtcFileSystem"]
 
 
 # ---------------------------------------------------------------- verification
