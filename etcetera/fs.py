@@ -39,7 +39,7 @@ from fsspec.spec import AbstractBufferedFile, AbstractFileSystem, make_instance
 from .catalog import OUTSIDE, Root
 from .config import Config, config_keys
 from .errors import ConfigError, EtcError, IntegrityError, NotFoundError, RemoteError
-from .manifest import FileEntry, Manifest
+from .manifest import FileEntry, Manifest, Part
 from .names import parse_ref
 from .remote import Remote, object_key
 from .storage import open_storage
@@ -425,9 +425,9 @@ class EtcFileSystem(AbstractFileSystem, metaclass=_Configured):
             raise FileMissing(f"{name}@{version} has no file {rel or '(no path given)'} on {self.remote.url}")
         return EtcFile(self, path, entry, f"{name}@{version}", block_size=block_size)
 
-    def fetch_block(self, label: str, entry: FileEntry, index: int) -> bytes:
+    def fetch_block(self, label: str, entry: FileEntry, index: int) -> bytes | bytearray:
         """Block `index` of a file (its whole range when it has one part, else its index-th 16 MiB
-        chunk), verified against its hash; from the block cache when enabled."""
+        chunk) in one ranged read, verified against its hash; from the block cache when enabled."""
         if len(entry.parts) == 1:
             part, expect = entry.parts[0], entry.sha256
         else:
@@ -441,7 +441,7 @@ class EtcFileSystem(AbstractFileSystem, metaclass=_Configured):
         problem = ""
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                data = b"".join(storage.read(object_key(part.obj), part.offset, part.length))
+                data, got = self._read_part(part)
             except NotFoundError:
                 raise NotFoundError(f"{label}: object {part.obj[:12]} holding {entry.path} is missing on "
                                     f"{storage.url}: the remote is damaged") from None
@@ -450,8 +450,8 @@ class EtcFileSystem(AbstractFileSystem, metaclass=_Configured):
                     raise
                 time.sleep(0.1 * 2**attempt)
                 continue
-            if len(data) != part.length:
-                problem = (f"remote object {part.obj[:12]} is truncated: {len(data)} of {part.length} "
+            if got != part.length:
+                problem = (f"remote object {part.obj[:12]} is truncated: {got} of {part.length} "
                            f"bytes at offset {part.offset}")
             elif hashlib.sha256(data).hexdigest() != expect:
                 problem = f"sha256 mismatch in remote object {part.obj[:12]}"
@@ -464,6 +464,18 @@ class EtcFileSystem(AbstractFileSystem, metaclass=_Configured):
             log.debug("retrying %s of %s: %s", entry.path, label, problem)
         raise IntegrityError(f"{label}: {entry.path} failed verification ({problem}): the remote copy is "
                              f"corrupt; no byte of it was returned")
+
+    def _read_part(self, part: Part) -> tuple[bytearray, int]:
+        """The bytes of `part` in one buffer (no copy of the whole), and how many arrived: fewer
+        when the object is shorter than the version says."""
+        buf = bytearray(part.length)
+        view = memoryview(buf)
+        got = 0
+        for block in self.remote.storage.read(object_key(part.obj), part.offset, part.length):
+            take = min(len(block), part.length - got)
+            view[got:got + take] = block[:take]
+            got += take
+        return buf, got
 
     # ------------------------------------------------------------------ read-only
 
@@ -500,7 +512,7 @@ class EtcFile(AbstractBufferedFile):
         for p in entry.parts if len(entry.parts) > 1 else entry.parts[:1]:
             self._starts.append(pos)
             pos += p.length
-        self._mem: OrderedDict[int, bytes] = OrderedDict()
+        self._mem: OrderedDict[int, bytes | bytearray] = OrderedDict()
         self._ahead: dict[int, Future] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._last_end: int | None = None
@@ -509,7 +521,7 @@ class EtcFile(AbstractBufferedFile):
     def _index(self, offset: int) -> int:
         return bisect.bisect_right(self._starts, offset) - 1
 
-    def _block(self, i: int) -> bytes:
+    def _block(self, i: int) -> bytes | bytearray:
         data = self._mem.get(i)
         if data is not None:
             self._mem.move_to_end(i)
@@ -534,16 +546,17 @@ class EtcFile(AbstractBufferedFile):
             return b""
         first, last = self._index(start), self._index(end - 1)
         sequential = start == self._last_end
+        if sequential:  # blocks behind a sequential reader are done with
+            for i in [i for i in self._mem if i < first]:
+                del self._mem[i]
         pieces = []
         for i in range(first, last + 1):
-            block = self._block(i)
-            lo = max(start - self._starts[i], 0)
-            hi = min(end - self._starts[i], len(block))
-            pieces.append(block[lo:hi] if (lo, hi) != (0, len(block)) else block)
+            block = memoryview(self._block(i))
+            pieces.append(block[max(start - self._starts[i], 0):min(end - self._starts[i], len(block))])
         self._last_end = end
         if sequential and len(self._starts) > 1:
             self._read_ahead(last)
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        return pieces[0].tobytes() if len(pieces) == 1 else b"".join(pieces)
 
     def close(self) -> None:
         for future in self._ahead.values():
