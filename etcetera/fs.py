@@ -241,7 +241,7 @@ class EtcFileSystem(AbstractFileSystem, metaclass=_Configured):
         self._lock = threading.Lock()
         self._remote: Remote | None = None
         self._pins: dict[str, int] = {}
-        self._heads = _LRU(16)
+        self._heads = _LRU(8)
         self._shards = _LRU(8)
 
     # ------------------------------------------------------------------ plumbing
@@ -533,11 +533,12 @@ class EtcFile(AbstractBufferedFile):
             self._mem.popitem(last=False)
         return data
 
-    def _read_ahead(self, last: int) -> None:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="etc-ahead")
-        for i in range(last + 1, min(last + 1 + READ_AHEAD, len(self._starts))):
+    def _schedule(self, indices: range) -> None:
+        """Fetch these blocks in the background (those not already here or on their way)."""
+        for i in indices:
             if i not in self._mem and i not in self._ahead:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="etc-ahead")
                 self._ahead[i] = self._pool.submit(self.fs.fetch_block, self.label, self.entry, i)
 
     def _fetch_range(self, start: int, end: int) -> bytes:
@@ -545,17 +546,21 @@ class EtcFile(AbstractBufferedFile):
         if start >= end:
             return b""
         first, last = self._index(start), self._index(end - 1)
+        for i in [i for i in self._ahead if i < first or i > last + READ_AHEAD]:  # the reader moved away
+            self._ahead.pop(i).cancel()
         sequential = start == self._last_end
         if sequential:  # blocks behind a sequential reader are done with
             for i in [i for i in self._mem if i < first]:
                 del self._mem[i]
+        if last > first:  # a range over several chunks: fetch them in parallel
+            self._schedule(range(first + 1, last + 1))
         pieces = []
         for i in range(first, last + 1):
             block = memoryview(self._block(i))
             pieces.append(block[max(start - self._starts[i], 0):min(end - self._starts[i], len(block))])
         self._last_end = end
-        if sequential and len(self._starts) > 1:
-            self._read_ahead(last)
+        if sequential:
+            self._schedule(range(last + 1, min(last + 1 + READ_AHEAD, len(self._starts))))
         return pieces[0].tobytes() if len(pieces) == 1 else b"".join(pieces)
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ import pickle
 import random
 import subprocess
 import sys
+import threading
 from typing import Iterator
 
 import fsspec
@@ -239,9 +240,11 @@ class CountingStorage(Storage):
         super().__init__(inner.url, inner.config)
         self.inner = inner
         self.reads: list[tuple[str, int, int | None]] = []
+        self.threads: list[str] = []
 
     def read(self, key: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
         self.reads.append((key, start, length))
+        self.threads.append(threading.current_thread().name)
         return self.inner.read(key, start, length)
 
     def get(self, key: str) -> bytes:
@@ -338,6 +341,18 @@ def test_sequential_reads_fetch_each_chunk_once_with_read_ahead(file_remote, mak
     assert _home_files(cfg) == []
 
 
+def test_a_read_across_chunks_fetches_each_once_in_parallel(file_remote, make_dataset):
+    cfg, data = _three_chunks(file_remote, make_dataset)
+    fs = CountingFS(config=cfg)
+    fs.info("big/data/train/big.bin")
+    fs.counting.reads.clear()
+    with fs.open("big/data/train/big.bin") as f:
+        f.seek(100)
+        assert f.read(2 * CHUNK) == data[100:100 + 2 * CHUNK]
+    assert sorted(length for _, _, length in fs.counting.reads) == [4096, CHUNK, CHUNK]
+    assert sum(name.startswith("etc-ahead") for name in fs.counting.threads) == 2  # chunks 1 and 2
+
+
 def test_a_cached_block_that_rots_on_disk_is_fetched_again(file_remote, make_dataset):
     cfg, data = _three_chunks(file_remote, make_dataset)
     fs = fsspec.filesystem("etc", config=cfg, cache=True)
@@ -365,6 +380,7 @@ def test_the_cache_stays_within_its_size(file_remote, make_dataset):
 def test_one_file_needs_the_root_and_one_shard(file_remote, make_dataset):
     files = {f"p{i}/f{j:03d}.txt": f"{i}-{j}\n".encode() for i in range(3) for j in range(40)}
     src = make_dataset("many", files)
+    (src / "data" / "p1" / "a-empty" / "inner").mkdir(parents=True)
     cfg = file_remote.config("writer")
     etc.register(src, config=cfg)
     etc.push("many", config=cfg)
@@ -379,6 +395,9 @@ def test_one_file_needs_the_root_and_one_shard(file_remote, make_dataset):
     assert metadata[0] == manifest_key("many", 2) and len(metadata) == 2
     assert sorted(fs.ls("many@2/data/p2", detail=False))[:2] == ["many@2/data/p2/f000.txt", "many@2/data/p2/f001.txt"]
     assert len(fs.find("many@2/data")) == 120
+    # An empty folder sorts first but is listed in the group's last shard: still found.
+    assert fs.ls("many@2/data/p1", detail=False)[0] == "many@2/data/p1/a-empty"
+    assert fs.isdir("many@2/data/p1/a-empty/inner") and fs.ls("many@2/data/p1/a-empty/inner") == []
 
 
 def test_versions_written_as_etcetera_1_are_read_whole(birds, remote):
