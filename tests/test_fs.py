@@ -420,7 +420,8 @@ def test_versions_written_as_etcetera_1_are_read_whole(birds, remote):
 # ---------------------------------------------------------------- pickling
 
 
-def test_pickles_with_its_config_and_pinned_versions_but_no_secret_in_repr(s3_remote, make_dataset):
+def test_pickles_with_its_config_and_pinned_versions_but_no_secret_in_repr(s3_remote, make_dataset, caplog):
+    caplog.set_level("DEBUG")
     src = make_dataset("birds", FILES)
     writer = s3_remote.config("writer")
     etc.register(src, config=writer)
@@ -447,6 +448,24 @@ def test_pickles_with_its_config_and_pinned_versions_but_no_secret_in_repr(s3_re
     assert repr(other.config) == repr(cfg)  # reprs are equal, yet the instance cache keeps them apart:
     assert other is not fsspec.filesystem("etc", config=cfg)
     assert other.config.aws_secret_access_key == "other-secret"
+    assert caplog.records and secret not in caplog.text and "other-secret" not in caplog.text
+
+
+def _read_with_cache(config: etc.Config, offset: int) -> bytes:
+    fs = EtcFileSystem(config=config, cache=True)
+    return fs.cat_file("big/data/train/big.bin", offset, offset + 100)
+
+
+def test_processes_share_the_block_cache(file_remote, make_dataset):
+    import multiprocessing
+
+    cfg, data = _three_chunks(file_remote, make_dataset)
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        got = pool.starmap(_read_with_cache, [(cfg, CHUNK + 10 * i) for i in range(6)])
+    assert got == [data[CHUNK + 10 * i:CHUNK + 10 * i + 100] for i in range(6)]
+    cached = _home_files(cfg)
+    assert len(cached) == 1 and cached[0].startswith(".etc/cache/")  # one block, no temporary left
+    assert (cfg.home_path / cached[0]).read_bytes() == data[CHUNK:2 * CHUNK]
 
 
 # ---------------------------------------------------------------- Dask
