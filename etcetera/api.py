@@ -120,8 +120,6 @@ def open(ref: str, path: str, mode: str = "rb", config: Config | None = None, **
         if (exc.name or "").split(".")[0] != "fsspec":
             raise
         raise EtcError("etc.open needs fsspec: pip install 'etcetera[fsspec]'") from None
-    if mode not in ("r", "rb", "rt"):
-        raise EtcError(f"etc.open reads only (mode {mode!r}): change the dataset in the home and publish it with `etc push`")
     parse_ref(ref)
     fs = EtcFileSystem(config=config if config is not None else Config.load(), **options)
     return fs.open(f"{ref}/{path.lstrip('/')}", mode)
