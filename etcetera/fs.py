@@ -406,6 +406,16 @@ class EtcFileSystem(AbstractFileSystem, metaclass=_Configured):
         names = sorted(out)
         return {n: out[n] for n in names} if detail else names
 
+    def invalidate_cache(self, path: str | None = None) -> None:
+        """Forget which version NAME alone means (for `path`'s dataset, or all), so the next
+        access resolves the latest again.  Published versions never change: nothing else to forget."""
+        name = self._strip_protocol(path or "").strip("/").partition("/")[0].partition("@")[0]
+        if name:
+            self._pins.pop(name, None)
+        else:
+            self._pins.clear()
+        super().invalidate_cache(path)
+
     def ukey(self, path: str) -> str:
         """The file's content id (sha256): equal across versions exactly when the bytes are."""
         return self.info(path)["sha256"]

@@ -443,6 +443,9 @@ def test_pickles_with_its_config_and_pinned_versions_but_no_secret_in_repr(s3_re
     assert worker.cat_file("birds/data/train/a.csv") == CSV_A  # still the version the client saw
     assert fsspec.filesystem("etc", config=cfg, skip_instance_cache=True).cat_file("birds/data/train/a.csv") \
         == b"changed\n"
+    assert fs.cat_file("birds/data/train/a.csv") == CSV_A  # resolved once per instance ...
+    fs.invalidate_cache("etc://birds")
+    assert fs.cat_file("birds/data/train/a.csv") == b"changed\n"  # ... until asked to look again
 
     other = fsspec.filesystem("etc", config=cfg.replace(aws_secret_access_key="other-secret"))
     assert repr(other.config) == repr(cfg)  # reprs are equal, yet the instance cache keeps them apart:
