@@ -24,12 +24,12 @@ from .errors import (
 from .names import check_name, parse_ref
 from .inspection import Diff, FileChange, Problem, Status, Verification, diff, status, verify
 from .api import (
-    PullReport, PushReport, create, dataset, info, ls, pull, pull_report, purge, push, push_report, register, versions,
+    PullReport, PushReport, create, dataset, info, ls, open, pull, pull_report, purge, push, push_report, register, versions,
 )
 from .repository import Repository
 
 __all__ = [
-    "Config", "Dataset", "Repository", "dataset", "register", "create", "purge", "ls", "versions", "info", "push", "pull",
+    "Config", "Dataset", "Repository", "open", "dataset", "register", "create", "purge", "ls", "versions", "info", "push", "pull",
     "push_report", "pull_report", "PushReport", "PullReport", "check_name", "parse_ref",
     "diff", "status", "verify", "Diff", "FileChange", "Status", "Verification", "Problem",
     "EtcError", "ConfigError", "ConflictError", "DatasetError", "FormatError", "IntegrityError",

@@ -9,12 +9,13 @@ calls may keep one `Repository` open instead.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import IO, Any, Sequence
 
 from .config import Config
 from .dataset import Dataset
 from .errors import EtcError
 from .gc import GcReport
+from .names import parse_ref
 from .pull import PullReport
 from .push import PushReport
 from .repository import Repository
@@ -108,5 +109,21 @@ def pull_report(ref: str, *, config: Config | None = None, force: bool = False,
         return repo.pull_report(ref, force=force, partitions=partitions, quiet=quiet)
 
 
-__all__ = ["dataset", "register", "create", "purge", "ls", "list_local", "list_remote", "versions", "info",
+def open(ref: str, path: str, mode: str = "rb", config: Config | None = None, **options: Any) -> IO:
+    """A file of a published version, read from the remote without pulling the dataset: only
+    the ranges read are fetched, each verified (`IntegrityError` if the remote copy is damaged).
+    `mode` is "rb" or "r" (text); `options` are the etc:// storage options (`cache=True`, ...).
+    Needs `pip install 'etcetera[fsspec]'`."""
+    try:
+        from .fs import EtcFileSystem
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] != "fsspec":
+            raise
+        raise EtcError("etc.open needs fsspec: pip install 'etcetera[fsspec]'") from None
+    parse_ref(ref)
+    fs = EtcFileSystem(config=config if config is not None else Config.load(), **options)
+    return fs.open(f"{ref}/{path.lstrip('/')}", mode)
+
+
+__all__ = ["open", "dataset", "register", "create", "purge", "ls", "list_local", "list_remote", "versions", "info",
            "push", "pull", "gc", "push_report", "pull_report", "PushReport", "PullReport", "Repository", "EtcError"]

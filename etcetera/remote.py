@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
 import random
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, MutableMapping, TypeVar
 
 from . import catalog
 from .catalog import GroupWriter, Root, group_of, read_shard, read_version
 from .errors import ConflictError, CutOffError, IntegrityError, NotFoundError, RemoteError
-from .manifest import Manifest
+from .manifest import FileEntry, Manifest
 from .names import NAME_RE, parse_version
 from .storage import BytesSource, ObjectInfo, Source, Storage
 
@@ -156,27 +157,106 @@ class Remote:
         if isinstance(doc, Manifest):
             return doc
         groups = doc.select(partitions)
-        where = f"{name}@{version} on {self.url}"
-        refs = [(g.name, ref) for g in groups for ref in g.shards]
-
-        def fetch(item: tuple[str, catalog.ShardRef]) -> catalog.Shard:
-            group, ref = item
-            try:
-                return self._get(object_key(ref.id), f"{name}@{version}", lambda raw: read_shard(raw, ref, group, where))
-            except NotFoundError:
-                raise NotFoundError(f"{where}: metadata shard {ref.id[:12]} of {group} is missing: the remote is damaged") from None
-
-        if len(refs) > 1:
-            with ThreadPoolExecutor(min(len(refs), self.storage.config.worker_count), "etc-meta") as pool:
-                shards = list(pool.map(fetch, refs))
-        else:
-            shards = [fetch(r) for r in refs]
+        shards = self._shards(doc, [(g.name, ref) for g in groups for ref in g.shards])
         files = [f for sh in shards for f in sh.files]
         files.sort(key=lambda f: f.path)
         objects = {o: n for sh in shards for o, n in sh.objects.items()}
         return Manifest(name=name, version=version, files=files, dirs=sorted(d for sh in shards for d in sh.dirs),
                         objects=objects, parent=doc.parent, created=doc.created, author=doc.author, tool=doc.tool,
                         partition_names=doc.partitions())
+
+    def head(self, name: str, version: int) -> Manifest | Root:
+        """The document that makes `name@version` exist: an `etcetera/2` root (counts and shard
+        references, no file entries) or a whole `etcetera/1` manifest.  Pass it to `entries` and
+        `entry` so that many look-ups in one version read it once."""
+        return self._version_doc(name, version)[1]
+
+    def entry(self, name: str, version: int, path: str, *, head: Manifest | Root | None = None,
+              cache: MutableMapping[str, catalog.Shard] | None = None) -> FileEntry | None:
+        """The file `path` of `name@version` (None if the version has no such file), reading the
+        root (unless `head` is given) and at most one shard: the one of the path's group whose
+        first/last paths enclose it.  `cache` maps shard ids to shards already read (shards are
+        immutable and verified against their id, so it is valid across versions)."""
+        doc = head if head is not None else self.head(name, version)
+        if isinstance(doc, Manifest):
+            return next((f for f in doc.files if f.path == path), None)
+        group = group_of(path)
+        refs = [(g.name, r) for g in doc.groups if g.name == group for r in g.shards
+                if r.files and r.first <= path <= r.last]
+        for shard in self._shards(doc, refs, cache):
+            i = bisect.bisect_left(shard.files, path, key=lambda f: f.path)
+            if i < len(shard.files) and shard.files[i].path == path:
+                return shard.files[i]
+        return None
+
+    def entries(self, name: str, version: int, prefix: str = "", *, head: Manifest | Root | None = None,
+                cache: MutableMapping[str, catalog.Shard] | None = None, groups: Iterable[str] | None = None
+                ) -> tuple[list[FileEntry], list[str]]:
+        """The files and empty folders of `name@version` at or below `prefix` ('' for all), sorted
+        by path, only of `groups` when given (e.g. ['.']: the files outside data/).  An
+        `etcetera/1` manifest is read whole; an `etcetera/2` version reads only the shards whose
+        first/last paths can hold such a path, and (for the empty folders) the last shard of each
+        group concerned, where the writer puts them (GroupWriter.finish).  `cache` as for `entry`."""
+        doc = head if head is not None else self.head(name, version)
+        prefix = prefix.strip("/")
+        below = prefix + "/" if prefix else ""
+        only = None if groups is None else set(groups)
+
+        def wanted(p: str, folder: bool = False) -> bool:
+            return (not prefix or p == prefix or p.startswith(below)) \
+                and (only is None or group_of(p, folder=folder) in only)
+
+        if isinstance(doc, Manifest):
+            return [f for f in doc.files if wanted(f.path)], sorted(d for d in doc.dirs if wanted(d, True))
+
+        def concerned(g: catalog.Group) -> bool:
+            if only is not None and g.name not in only:
+                return False
+            if not prefix:
+                return True
+            if g.name == catalog.OUTSIDE:
+                return prefix.split("/")[0] != "data"
+            return wanted(g.name) or prefix.startswith(g.name + "/")
+
+        refs = []
+        for g in filter(concerned, doc.groups):
+            for i, r in enumerate(g.shards):
+                # Every path of this shard is in [first, last]: it may hold one at or below prefix
+                # unless that range ends before `prefix` or starts after every path below it.
+                holds = r.files and (not prefix or (r.last >= prefix and r.first[:len(below)] <= below))
+                if holds or i == len(g.shards) - 1:
+                    refs.append((g.name, r))
+        files: list[FileEntry] = []
+        dirs: list[str] = []
+        for shard in self._shards(doc, refs, cache):
+            files.extend(f for f in shard.files if wanted(f.path))
+            dirs.extend(d for d in shard.dirs if wanted(d, True))
+        files.sort(key=lambda f: f.path)
+        return files, sorted(set(dirs))
+
+    def _shards(self, doc: Root, refs: list[tuple[str, catalog.ShardRef]],
+                cache: MutableMapping[str, catalog.Shard] | None = None) -> list[catalog.Shard]:
+        """The verified shards `refs` ((group, reference) pairs) of the version `doc`, in order,
+        fetched in parallel; `cache` (by shard id: shards are immutable) is consulted and filled."""
+        where = f"{doc.name}@{doc.version} on {self.url}"
+
+        def fetch(item: tuple[str, catalog.ShardRef]) -> catalog.Shard:
+            group, ref = item
+            if cache is not None and (hit := cache.get(ref.id)) is not None:
+                return hit
+            try:
+                shard = self._get(object_key(ref.id), f"{doc.name}@{doc.version}",
+                                  lambda raw: read_shard(raw, ref, group, where))
+            except NotFoundError:
+                raise NotFoundError(f"{where}: metadata shard {ref.id[:12]} of {group} is missing: the remote is damaged") from None
+            if cache is not None:
+                cache[ref.id] = shard
+            return shard
+
+        if len(refs) > 1:
+            with ThreadPoolExecutor(min(len(refs), self.storage.config.worker_count), "etc-meta") as pool:
+                return list(pool.map(fetch, refs))
+        return [fetch(r) for r in refs]
 
     def summary(self, name: str, version: int) -> tuple[Manifest | Root, dict[str, tuple[int, int]]]:
         """(the version's head document, {partition or '.': (files, bytes)}) from the root alone
