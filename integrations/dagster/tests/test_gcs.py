@@ -1,4 +1,4 @@
-"""The IO manager and resource on GCS (the gcp-storage-emulator on 127.0.0.1) with a service
+"""The IO manager and resource on GCS (fake-gcs-server on 127.0.0.1) with a service
 account given through EnvVar: the client really signs with its key (a loopback token endpoint
 grants the token), the downstream asset reads the dataset, and no line of the key appears in
 Dagster's event log, run storage, compute logs or console output."""
