@@ -135,12 +135,8 @@ def open(ref: str, path: str, mode: str = "rb", config: Config | None = None, **
         if (exc.name or "").split(".")[0] != "fsspec":
             raise
         raise EtcError("etc.open needs fsspec: pip install 'etcetera[fsspec]'") from None
-    parsed = parse_ref_or_tag(ref)
-    cfg = config if config is not None else Config.load()
-    if parsed.tag is not None:  # the filesystem knows versions: resolve the tag here
-        with Repository(cfg) as repo:
-            ref = f"{parsed.name}@{repo.resolve(ref)[1]}"
-    fs = EtcFileSystem(config=cfg, **options)
+    parse_ref_or_tag(ref)
+    fs = EtcFileSystem(config=config if config is not None else Config.load(), **options)
     return fs.open(f"{ref}/{path.lstrip('/')}", mode)
 
 

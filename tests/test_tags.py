@@ -205,6 +205,26 @@ def test_two_concurrent_retags_one_wins_the_other_conflicts(remote, make_dataset
         base.close()
 
 
+def test_reading_without_pulling_by_tag(remote, make_dataset):
+    pytest.importorskip("fsspec")
+    from etcetera.fs import EtcFileSystem
+
+    a = _versions(remote, make_dataset, 2)
+    etc.tag("tg@1", "stable", config=a)
+    with etc.open("tg@stable", "data/train/v.txt", config=a) as f:
+        assert f.read() == b"1"
+    with etc.open("tg@latest", "data/train/v.txt", config=a) as f:
+        assert f.read() == b"2"
+    fs = EtcFileSystem(config=a)
+    assert fs.cat("tg@stable/data/train/v.txt") == b"1"
+    etc.tag("tg@2", "stable", config=a)
+    assert fs.cat("tg@stable/data/train/v.txt") == b"1"  # pinned, like NAME alone, until asked
+    fs.invalidate_cache("tg")
+    assert fs.cat("tg@stable/data/train/v.txt") == b"2"
+    with pytest.raises(FileNotFoundError, match="tg@nope does not exist"):
+        fs.cat("tg@nope/data/train/v.txt")
+
+
 def test_gc_and_listings_ignore_tags(remote, make_dataset):
     a = _versions(remote, make_dataset, 2)
     etc.tag("tg@1", "old", config=a)
