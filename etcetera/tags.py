@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .errors import ConflictError, FormatError, InvalidNameError, NotFoundError
+from .errors import ConflictError, EtcError, FormatError, InvalidNameError, NotFoundError
 from .names import LATEST, Ref, check_name, check_tag, parse_version
 from .remote import DATASETS, TAGS, Remote, manifest_key
 
@@ -44,11 +44,12 @@ class TagChange:
         return asdict(self)
 
 
-def _events(remote: Remote, name: str) -> dict[str, int]:
-    """The newest event's sequence number of each tag of `name` (deleted ones included)."""
+def _events(remote: Remote, name: str, only: str = "") -> dict[str, int]:
+    """The newest event's sequence number of each tag of `name` (deleted ones included), or of
+    the tag `only` (listing only its events)."""
     newest: dict[str, int] = {}
     prefix = tags_prefix(name)
-    for info in remote.storage.list(prefix):
+    for info in remote.storage.list(prefix + (only + "/" if only else "")):
         tag, _, file = info.key[len(prefix):].partition("/")
         seq = parse_version(file[:-5]) if file.endswith(".json") else None
         if seq is None or "/" in file:
@@ -80,7 +81,7 @@ def _read(remote: Remote, name: str, tag: str, seq: int) -> int | None:
 
 def _current(remote: Remote, name: str, tag: str) -> tuple[int, int | None]:
     """(newest sequence number, version the tag points at or None); (0, None) for a new tag."""
-    seq = _events(remote, name).get(tag, 0)
+    seq = _events(remote, name, tag).get(tag, 0)
     return seq, (_read(remote, name, tag, seq) if seq else None)
 
 
@@ -127,7 +128,7 @@ def set_tag(remote: Remote, ref: Ref, tag: str) -> TagChange:
     """Point `tag` of `ref.name` at the version `ref` names (a number, another tag or 'latest')."""
     check_tag(tag)
     if ref.version is None and ref.tag is None:
-        raise NotFoundError(f"name the version to tag: etc tag {ref.name}@N {tag} (or {ref.name}@latest)")
+        raise EtcError(f"name the version to tag: etc tag {ref.name}@N {tag} (or {ref.name}@latest)")
     version = resolve(remote, ref)
     assert version is not None
     if not remote.storage.exists(manifest_key(ref.name, version)):

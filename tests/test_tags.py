@@ -126,7 +126,7 @@ def test_bad_input_is_one_line_and_changes_nothing(remote, make_dataset):
         (("tg@1", "a/b"), {}, InvalidNameError, "invalid tag name"),
         (("tg@9", "next"), {}, NotFoundError, "tg@9 does not exist"),
         (("tg@nope", "next"), {}, NotFoundError, "tg@nope does not exist"),
-        (("tg", "next"), {}, NotFoundError, "name the version"),
+        (("tg", "next"), {}, etc.EtcError, "name the version"),
         (("other@1", "next"), {}, NotFoundError, "other@1 does not exist"),
         (("tg", "nope"), {"delete": True}, NotFoundError, "tg@nope does not exist"),
         (("tg@1", "stable"), {"delete": True}, etc.EtcError, "deleted by name"),
