@@ -4,9 +4,13 @@ commands end to end."""
 from __future__ import annotations
 
 import os
+import re
+import select
+import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -330,3 +334,44 @@ def test_bash_completion_of_commands_options_and_dataset_names(tmp_path: Path):
     assert _complete("etc completion z", user) == ["zsh"]
     zsh = run("completion", "zsh", home=user).stdout
     assert "bashcompinit" in zsh and "complete -o default -F _etc_complete etc" in zsh
+
+
+def _zsh_completes(typed: str, home: Path) -> str:
+    """The command line an interactive zsh shows after `typed` and a Tab, with the script
+    `etc completion zsh` prints loaded after compinit (as in ~/.zshrc)."""
+    import pty
+
+    env = {**{k: v for k, v in os.environ.items() if k != "ETC_CONFIG"}, "HOME": str(home),
+           "PATH": f"{Path(ETC).parent}:{os.environ.get('PATH', '')}"}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: an interactive zsh without any rc file
+        os.execvpe("zsh", ["zsh", "-f", "-i"], env)
+
+    def read(seconds: float) -> str:
+        out, end = b"", time.monotonic() + seconds
+        while time.monotonic() < end:
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    out += os.read(fd, 65536)
+                except OSError:
+                    break
+        return re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]|[\x00-\x08\r]", "", out.decode(errors="replace"))
+
+    try:
+        os.write(fd, b'PS1="> "; autoload -U compinit && compinit -u -D; eval "$(etc completion zsh)"\n')
+        read(3)
+        os.write(fd, typed.encode() + b"\t")
+        return read(3).strip()
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(fd)
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
+def test_zsh_completion_in_a_real_zsh(tmp_path: Path):
+    user = tmp_path / "user"
+    run("-q", "create", "birds", home=user)
+    assert _zsh_completes("etc pus", user).endswith("etc push")
+    assert _zsh_completes("etc pull bi", user).endswith("etc pull birds")
+    assert _zsh_completes("etc tag --de", user).endswith("etc tag --delete")

@@ -34,6 +34,7 @@ def bash_script(parser: argparse.ArgumentParser) -> str:
     valued = "|".join(_valued(parser)) or "--"
     return f"""# etc shell completion (bash): eval "$(etc completion bash)" in ~/.bashrc
 _etc_complete() {{
+    [[ -n ${{ZSH_VERSION-}} ]] && setopt localoptions ksharrays  # zsh: index COMP_WORDS from 0, as bash
     local cur=${{COMP_WORDS[COMP_CWORD]}} cmd="" opts="" i
     COMPREPLY=()
     for ((i = 1; i < COMP_CWORD; i++)); do
