@@ -125,7 +125,7 @@ def parse_ref_or_tag(ref: str) -> Ref:
     check_name(name)
     if not sep:
         return Ref(name)
-    if VERSION_RE.fullmatch(at) or (at.isascii() and at.isdigit()):
+    if at.isascii() and at.isdigit():  # a version, valid or not: never read as a tag
         return Ref(*parse_ref(ref))
     if at == LATEST:
         return Ref(name, tag=LATEST)

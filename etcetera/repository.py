@@ -22,9 +22,9 @@ from .names import check_name, check_tag, parse_ref_or_tag
 from .pull import PullReport, pull, wanted_partitions
 from .push import PushReport, push, require_local
 from .remote import Remote
+from .storage import open_storage
 from . import tags as _tags
 from .tags import TagChange
-from .storage import open_storage
 
 if TYPE_CHECKING:
     from .gc import GcReport
