@@ -65,18 +65,21 @@ def _events(remote: Remote, name: str, only: str = "") -> dict[str, int]:
 def _read(remote: Remote, name: str, tag: str, seq: int) -> int | None:
     """The version event `seq` of `tag` points at, None for a deletion."""
     key = event_key(name, tag, seq)
-    raw = remote.storage.get(key)
-    try:
-        doc = json.loads(raw)
-        if doc.get("deleted") is True:
-            return None
-        version = doc["version"]
-        if type(version) is not int or version < 1:
-            raise ValueError(version)
-        return version
-    except (ValueError, KeyError, AttributeError, TypeError):
-        raise FormatError(f"tag event {key} on {remote.url} is not valid: delete it to fall back to the one before") \
-            from None
+
+    def parse(raw: bytes) -> int | None:
+        try:
+            doc = json.loads(raw)
+            if doc.get("deleted") is True:
+                return None
+            version = doc["version"]
+            if type(version) is not int or version < 1:
+                raise ValueError(version)
+            return version
+        except (ValueError, KeyError, AttributeError, TypeError):
+            raise FormatError(f"tag event {key} on {remote.url} is not valid: delete it to fall back to the one "
+                              f"before") from None
+
+    return remote._get(key, f"{name}@{tag}", parse)  # read again if the body is cut off, like a manifest
 
 
 def _current(remote: Remote, name: str, tag: str) -> tuple[int, int | None]:

@@ -375,3 +375,13 @@ def test_zsh_completion_in_a_real_zsh(tmp_path: Path):
     assert _zsh_completes("etc pus", user).endswith("etc push")
     assert _zsh_completes("etc pull bi", user).endswith("etc pull birds")
     assert _zsh_completes("etc tag --de", user).endswith("etc tag --delete")
+
+
+def test_a_damaged_tag_event_is_a_one_line_error(file_remote, make_dataset):
+    a = _versions(file_remote, make_dataset, 1)
+    etc.tag("tg@1", "stable", config=a)
+    event = Path(a.url[len("file://"):]) / "datasets" / "tg" / "tags" / "stable" / "0000000001.json"
+    event.write_text("{not json")
+    with pytest.raises(etc.FormatError, match="is not valid: delete it") as info:
+        etc.pull("tg@stable", config=file_remote.config("b"))
+    assert "\n" not in str(info.value)
