@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -91,12 +92,10 @@ def _current(remote: Remote, name: str, tag: str) -> tuple[int, int | None]:
 def tags(remote: Remote, name: str) -> dict[str, int]:
     """Every live tag of `name` with the version it points at, sorted by tag."""
     check_name(name)
-    found = {}
-    for tag, seq in sorted(_events(remote, name).items()):
-        version = _read(remote, name, tag, seq)
-        if version is not None:
-            found[tag] = version
-    return found
+    newest = sorted(_events(remote, name).items())
+    with ThreadPoolExecutor(max(1, min(len(newest), remote.storage.config.worker_count)), "etc-tags") as pool:
+        versions = list(pool.map(lambda ts: _read(remote, name, *ts), newest))
+    return {tag: v for (tag, _), v in zip(newest, versions) if v is not None}
 
 
 def resolve(remote: Remote, ref: Ref) -> int | None:
