@@ -21,16 +21,18 @@ from .errors import (
     RemoteError,
     TransientError,
 )
-from .names import check_name, parse_ref
+from .names import Ref, check_name, check_tag, parse_ref, parse_ref_or_tag
 from .inspection import Diff, FileChange, Problem, Status, Verification, diff, status, verify
 from .api import (
-    PullReport, PushReport, create, dataset, info, ls, open, pull, pull_report, purge, push, push_report, register, versions,
+    PullReport, PushReport, TagChange, create, dataset, info, ls, open, pull, pull_report, purge, push, push_report, register,
+    tag, tags, versions,
 )
 from .repository import Repository
 
 __all__ = [
     "Config", "Dataset", "Repository", "open", "dataset", "register", "create", "purge", "ls", "versions", "info", "push", "pull",
     "push_report", "pull_report", "PushReport", "PullReport", "check_name", "parse_ref",
+    "tag", "tags", "TagChange", "Ref", "check_tag", "parse_ref_or_tag",
     "diff", "status", "verify", "Diff", "FileChange", "Status", "Verification", "Problem",
     "EtcError", "ConfigError", "ConflictError", "DatasetError", "FormatError", "IntegrityError",
     "InvalidNameError", "NotFoundError", "PartitionNotFound", "RemoteError",

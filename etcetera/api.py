@@ -15,10 +15,11 @@ from .config import Config
 from .dataset import Dataset
 from .errors import EtcError
 from .gc import GcReport
-from .names import parse_ref
+from .names import parse_ref_or_tag
 from .pull import PullReport
 from .push import PushReport
 from .repository import Repository
+from .tags import TagChange
 
 
 def dataset(name: str, auto_pull: bool = False, config: Config | None = None) -> Dataset:
@@ -78,6 +79,20 @@ def info(ref: str, *, remote: bool = False, config: Config | None = None) -> dic
         return repo.info(ref, remote=remote)
 
 
+def tags(name: str, *, config: Config | None = None) -> dict[str, int]:
+    """The remote's tags of `name` with the version each points at, sorted by tag."""
+    with Repository(config) as repo:
+        return repo.tags(name)
+
+
+def tag(ref: str, tag: str, *, delete: bool = False, config: Config | None = None) -> TagChange:
+    """Point `tag` at the version `ref` names ("birds@3", "birds@other-tag", "birds@latest"), or
+    with `delete` remove it (`ref` is then the name); returns what changed.  A tag moved by
+    someone else meanwhile raises ConflictError and changes nothing."""
+    with Repository(config) as repo:
+        return repo.tag(ref, tag, delete=delete)
+
+
 def gc(*, config: Config | None = None, grace_hours: float | None = None, dry_run: bool = False) -> GcReport:
     """Delete remote objects that no version references and that are older than the grace period."""
     with Repository(config) as repo:
@@ -120,10 +135,10 @@ def open(ref: str, path: str, mode: str = "rb", config: Config | None = None, **
         if (exc.name or "").split(".")[0] != "fsspec":
             raise
         raise EtcError("etc.open needs fsspec: pip install 'etcetera[fsspec]'") from None
-    parse_ref(ref)
+    parse_ref_or_tag(ref)
     fs = EtcFileSystem(config=config if config is not None else Config.load(), **options)
     return fs.open(f"{ref}/{path.lstrip('/')}", mode)
 
 
 __all__ = ["open", "dataset", "register", "create", "purge", "ls", "list_local", "list_remote", "versions", "info",
-           "push", "pull", "gc", "push_report", "pull_report", "PushReport", "PullReport", "Repository", "EtcError"]
+           "push", "pull", "gc", "tag", "tags", "TagChange", "push_report", "pull_report", "PushReport", "PullReport", "Repository", "EtcError"]

@@ -40,8 +40,9 @@ from .catalog import OUTSIDE, Root
 from .config import Config, config_keys
 from .errors import ConfigError, EtcError, IntegrityError, NotFoundError, RemoteError
 from .manifest import FileEntry, Manifest, Part
-from .names import parse_ref
+from .names import parse_ref_or_tag
 from .remote import Remote, object_key
+from .tags import resolve as resolve_tag
 from .storage import open_storage
 
 log = logging.getLogger("etcetera")
@@ -270,9 +271,19 @@ class EtcFileSystem(AbstractFileSystem, metaclass=_Configured):
         path = self._strip_protocol(path).strip("/")
         ref, _, rel = path.partition("/")
         try:
-            name, version = parse_ref(ref)
+            parsed = parse_ref_or_tag(ref)
         except EtcError:
             raise FileMissing(f"{ref!r} is not a dataset reference: use etc://NAME[@VERSION]/PATH") from None
+        name, version = parsed.name, parsed.version
+        if parsed.tag is not None:  # pinned like NAME alone: a tag moved meanwhile is not followed
+            version = self._pins.get(str(parsed))
+            if version is None:
+                try:
+                    resolved = resolve_tag(self.remote, parsed)
+                except NotFoundError as exc:
+                    raise FileMissing(str(exc)) from None
+                assert resolved is not None
+                version = self._pins.setdefault(str(parsed), resolved)
         if version is None:
             version = self._pins.get(name)
             if version is None:
@@ -411,7 +422,8 @@ class EtcFileSystem(AbstractFileSystem, metaclass=_Configured):
         access resolves the latest again.  Published versions never change: nothing else to forget."""
         name = self._strip_protocol(path or "").strip("/").partition("/")[0].partition("@")[0]
         if name:
-            self._pins.pop(name, None)
+            for pinned in [p for p in self._pins if p == name or p.startswith(name + "@")]:
+                del self._pins[pinned]
         else:
             self._pins.clear()
         super().invalidate_cache(path)

@@ -19,7 +19,7 @@ from .dataset import LocalFile, partition_of, scan_files
 from .errors import DatasetError, NotFoundError
 from .home import Home, State
 from .manifest import FileEntry, Manifest
-from .names import parse_ref
+from .names import parse_ref_or_tag
 from .packing import CHUNK, chunk_list_id, hash_file
 from .remote import OBJECTS, Remote, object_key
 from .repository import Repository
@@ -237,16 +237,16 @@ def diff(a: str, b: str | None = None, *, config: Config | None = None) -> Diff:
 
     A side without @VERSION is the local copy: `diff("x")` compares the version the local copy
     is based on with the local copy, `diff("x@2")` compares x@2 with the local copy,
-    `diff("x@2", "x@5")` two remote versions.  No data is downloaded.
+    `diff("x@2", "x@5")` two remote versions; a tag (`x@stable`, `x@latest`) names the remote
+    version it points at.  No data is downloaded.
     """
-    name, old_v = parse_ref(a)
-    new_v: int | None = None
-    if b is not None:
-        other, new_v = parse_ref(b)
-        if other != name:
-            raise DatasetError(f"cannot diff {name} with {other}: both sides must be versions of one dataset, "
-                               f"e.g. etc diff {name}@1 {name}@2")
+    name = parse_ref_or_tag(a).name
+    if b is not None and (other := parse_ref_or_tag(b).name) != name:
+        raise DatasetError(f"cannot diff {name} with {other}: both sides must be versions of one dataset, "
+                           f"e.g. etc diff {name}@1 {name}@2")
     with Repository(_config(config)) as repo:
+        old_v = repo.resolve(a)[1]
+        new_v = repo.resolve(b)[1] if b is not None else None
         return _diff(repo.home, repo.remote, name, old_v, new_v)
 
 
@@ -278,9 +278,11 @@ def _diff(home: Home, r: Remote, name: str, old_v: int | None, new_v: int | None
 def status(name: str, *, config: Config | None = None, verify: bool = False) -> Status:
     """The local copy's base version, newer remote versions, and files added, removed or modified
     since its last push or pull (from the hash cache; `verify` re-hashes every file)."""
-    name, version = parse_ref(name)
-    if version is not None:
-        raise DatasetError(f"status describes the local copy: use etc status {name} (without @{version})")
+    ref = parse_ref_or_tag(name)
+    if ref.version is not None or ref.tag is not None:
+        at = ref.version if ref.version is not None else ref.tag
+        raise DatasetError(f"status describes the local copy: use etc status {ref.name} (without @{at})")
+    name = ref.name
     with Repository(_config(config)) as repo:
         return _status(repo, name, verify)
 
@@ -329,8 +331,9 @@ def verify(ref: str, *, remote: bool = False, deep: bool = False, config: Config
     (every file is re-hashed), and no other file is there.  `remote`: every object the version
     names exists with the right size; `deep` also downloads them and checks their hashes.
     """
-    name, version = parse_ref(ref)
+    parse_ref_or_tag(ref)  # bad input fails before any remote access
     with Repository(_config(config)) as repo:
+        name, version = repo.resolve(ref)
         return _verify(repo, name, version, remote, deep)
 
 

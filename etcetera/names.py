@@ -4,6 +4,7 @@ references, and the relative paths a dataset or a remote may hold."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidNameError
@@ -12,6 +13,10 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_NAME = 128
 # ASCII digits only: str.isdigit() and int() also accept '²' or '١', which are no version numbers.
 VERSION_RE = re.compile(r"[0-9]{1,10}")
+
+
+# The tag every dataset has: its newest version.  Reserved, so no tag object can shadow it.
+LATEST = "latest"
 
 
 # Control characters or a backslash: never in a file name a dataset may hold.
@@ -83,3 +88,49 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     if number is None:
         raise InvalidNameError(f"invalid version in {ref!r}: use name@N with N a positive number of at most 9 digits 0-9")
     return name, number
+
+
+def check_tag(tag: object) -> str:
+    """Return `tag` if it is a valid tag name: the dataset name rule, not all digits (it would
+    read as a version) and not 'latest' (reserved); else raise InvalidNameError."""
+    check_name(tag, "tag name")
+    assert isinstance(tag, str)
+    if tag.isascii() and tag.isdigit():
+        raise InvalidNameError(f"invalid tag name {tag!r}: a tag cannot be all digits (that is a version number); "
+                               f"use e.g. 'v{tag}'")
+    if tag == LATEST:
+        raise InvalidNameError(f"invalid tag name {tag!r}: 'latest' is reserved for the newest version")
+    return tag
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A parsed `name`, `name@3` or `name@TAG` ('latest' included): at most one of version and tag."""
+
+    name: str
+    version: int | None = None
+    tag: str | None = None
+
+    def __str__(self) -> str:
+        at = self.version if self.version is not None else self.tag
+        return self.name if at is None else f"{self.name}@{at}"
+
+
+def parse_ref_or_tag(ref: str) -> Ref:
+    """'name' -> Ref(name); 'name@3' -> Ref(name, 3); 'name@stable' -> Ref(name, tag='stable');
+    'name@latest' -> Ref(name, tag='latest').  A tag is resolved against the remote (tags.resolve)."""
+    if not isinstance(ref, str):
+        raise InvalidNameError("dataset reference must be a string like 'name', 'name@3' or 'name@TAG'")
+    name, sep, at = ref.partition("@")
+    check_name(name)
+    if not sep:
+        return Ref(name)
+    if at.isascii() and at.isdigit():  # a version, valid or not: never read as a tag
+        return Ref(*parse_ref(ref))
+    if at == LATEST:
+        return Ref(name, tag=LATEST)
+    try:
+        return Ref(name, tag=check_tag(at))
+    except InvalidNameError:
+        raise InvalidNameError(f"invalid version or tag in {ref!r}: use name@N (a version) or name@TAG "
+                               f"(letters, digits, '.', '_', '-')") from None

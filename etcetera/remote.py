@@ -21,6 +21,7 @@ T = TypeVar("T")
 
 DATASETS = "datasets/"
 OBJECTS = "objects/"
+TAGS = "tags"  # datasets/<name>/tags/<TAG>/<seq>.json: see tags.py
 
 
 def object_key(obj: str) -> str:
@@ -32,14 +33,17 @@ def manifest_key(name: str, version: int) -> str:
 
 
 def parse_manifest_key(key: str) -> tuple[str, int] | None:
-    """(name, version) for a key `datasets/<name>/<version>.json.gz`, else None.  Anything else
-    under datasets/ (a stray upload, '²³.json.gz') is ignored, never fatal, and shown with -v."""
+    """(name, version) for a key `datasets/<name>/<version>.json.gz`, else None.  Tag events are
+    skipped; anything else under datasets/ (a stray upload, '²³.json.gz') is ignored, never
+    fatal, and shown with -v."""
     parts = key.split("/")
     if len(parts) == 3 and parts[0] == DATASETS[:-1] and parts[2].endswith(".json.gz") \
             and NAME_RE.fullmatch(parts[1]):
         version = parse_version(parts[2][:-8])
         if version is not None:
             return parts[1], version
+    if len(parts) > 3 and parts[0] == DATASETS[:-1] and parts[2] == TAGS:
+        return None  # a tag event (tags.py): expected, not worth a line
     log.debug("ignoring %s on the remote: not a dataset version's manifest", key)
     return None
 

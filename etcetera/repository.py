@@ -18,11 +18,13 @@ from .catalog import OUTSIDE
 from .dataset import Dataset
 from .errors import DatasetError, EtcError, NotFoundError
 from .home import Home
-from .names import check_name, parse_ref
+from .names import check_name, check_tag, parse_ref_or_tag
 from .pull import PullReport, pull, wanted_partitions
 from .push import PushReport, push, require_local
 from .remote import Remote
 from .storage import open_storage
+from . import tags as _tags
+from .tags import TagChange
 
 if TYPE_CHECKING:
     from .gc import GcReport
@@ -80,9 +82,18 @@ class Repository:
 
     # ------------------------------------------------------------ local
 
+    def resolve(self, ref: str) -> tuple[str, int | None]:
+        """(name, version) for `name`, `name@N`, `name@TAG` or `name@latest`: a tag is looked up
+        on the remote; a plain name gives None (the caller's default version)."""
+        parsed = parse_ref_or_tag(ref)
+        if parsed.tag is None:
+            return parsed.name, parsed.version
+        return parsed.name, _tags.resolve(self.remote, parsed)
+
     def dataset(self, name: str, auto_pull: bool = False) -> Dataset:
-        """The local dataset `name` (or `name@version`); with auto_pull, fetch it when it is not here."""
-        name, version = parse_ref(name)
+        """The local dataset `name` (or `name@version`, `name@TAG`); with auto_pull, fetch it when
+        it is not here (or is another version)."""
+        name, version = self.resolve(name)
         home = self.home
         if home.exists(name):
             state = home.load_state(name)
@@ -141,7 +152,7 @@ class Repository:
     def info(self, ref: str, *, remote: bool = False) -> dict[str, Any]:
         """Summary of a dataset: partitions with file counts and bytes, version, and for remote
         versions when and by whom it was pushed."""
-        name, version = parse_ref(ref)
+        name, version = self.resolve(ref)
         if not remote:
             ds = self.dataset(name)
             if version is not None and ds.version != version:
@@ -158,6 +169,22 @@ class Repository:
         return {"name": name, "version": version, "partitions": parts, "files": sum(n for n, _ in counts.values()),
                 "bytes": sum(b for _, b in counts.values()), "created": head.created, "author": head.author,
                 "remote": r.url}
+
+    def tags(self, name: str) -> dict[str, int]:
+        """The remote's tags of `name` with the version each points at, sorted by tag."""
+        return _tags.tags(self.remote, check_name(name))
+
+    def tag(self, ref: str, tag: str, *, delete: bool = False) -> TagChange:
+        """Point `tag` at the version `ref` names (`name@3`, `name@other-tag`, `name@latest`), or
+        with `delete` remove it (`ref` is then the name).  Two people moving one tag at once: one
+        wins, the other gets a ConflictError and nothing changes."""
+        parsed = parse_ref_or_tag(ref)
+        check_tag(tag)  # before any remote access: bad input changes nothing
+        if delete:
+            if parsed.version is not None or parsed.tag is not None:
+                raise EtcError(f"a tag is deleted by name: etc tag --delete {parsed.name} {tag}")
+            return _tags.delete_tag(self.remote, parsed.name, tag)
+        return _tags.set_tag(self.remote, parsed, tag)
 
     def gc(self, *, grace_hours: float | None = None, dry_run: bool = False) -> "GcReport":
         """Delete remote objects that no version references and that are older than the grace period."""
@@ -178,13 +205,13 @@ class Repository:
 
     def pull(self, ref: str, *, force: bool = False, partitions: Sequence[str] | None = None,
              quiet: bool | None = None) -> Dataset:
-        """Bring the local copy of `name[@version]` to that version (latest by default)."""
+        """Bring the local copy of `name[@version|@tag]` to that version (latest by default)."""
         return self.pull_report(ref, force=force, partitions=partitions, quiet=quiet).dataset
 
     def pull_report(self, ref: str, *, force: bool = False, partitions: Sequence[str] | None = None,
                     quiet: bool | None = None) -> PullReport:
         """`pull`, with what it did: the files reused and the bytes downloaded."""
-        name, version = parse_ref(ref)
         wanted = wanted_partitions(partitions)
+        name, version = self.resolve(ref)
         return pull(self.home, self.remote, name, version, workers=self.config.worker_count, force=force,
                     partitions=wanted, quiet=quiet)

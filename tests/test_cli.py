@@ -96,7 +96,8 @@ def test_create_pull_partition_and_quiet(tmp_path: Path, user: Path):
         ("symlink", ["register", "bad"], ["symbolic link"]),
         ("dataset", ["register", "sample", "../evil"], ["invalid dataset name", "'../evil'"]),
         ("dataset", ["pull", "bad name"], ["invalid dataset name"]),
-        ("dataset", ["pull", "x@abc"], ["invalid version"]),
+        ("dataset", ["pull", "x@-1"], ["invalid version or tag"]),
+        ("dataset", ["tag", "sample@1", "007"], ["invalid tag name", "all digits"]),
         ("badtoml", ["list", "-r"], [".etc.toml is not valid TOML"]),
         ("unknownkey", ["list", "-r"], [".etc.toml", "unknown key 'colour'"]),
         ("wrongtype", ["list"], [".etc.toml", "'public' must be true or false"]),
@@ -258,7 +259,8 @@ def test_diff_between_versions_and_the_local_copy(tmp_path: Path, user: Path):
 @pytest.mark.parametrize("args, needles", [
     (["diff", "sample@1", "other@2"], ["cannot diff sample with other", "one dataset"]),
     (["diff", "sample@9"], ["sample@9 does not exist", "etc versions sample"]),
-    (["diff", "sample@1", "sample@x"], ["invalid version"]),
+    (["diff", "sample@1", "sample@-x"], ["invalid version or tag"]),
+    (["diff", "sample@1", "sample@x"], ["sample@x does not exist", "etc versions sample"]),
     (["diff", "ghost@1"], ["ghost@1 does not exist"]),
 ])
 def test_diff_bad_input(tmp_path: Path, user: Path, args, needles):
@@ -388,8 +390,8 @@ def test_json_output_of_every_command(tmp_path: Path, user: Path):
     assert doc("push", "sample")["up_to_date"] is True
     assert doc("list") == {"remote": None, "datasets": [{"name": "sample", "version": 1}]}
     assert doc("list", "-r") == {"remote": url, "datasets": [{"name": "sample", "version": 1, "legacy": False}]}
-    assert doc("versions", "sample") == {"name": "sample", "remote": url, "versions": [1]}
-    assert doc("versions", "ghost", ok=False) == {"name": "ghost", "remote": url, "versions": []}
+    assert doc("versions", "sample") == {"name": "sample", "remote": url, "versions": [1], "tags": {}}
+    assert doc("versions", "ghost", ok=False) == {"name": "ghost", "remote": url, "versions": [], "tags": {}}
     local = doc("info", "sample")
     assert local == {"name": "sample", "version": 1, "path": str(user / ".etc" / "sample"), "remote": None,
                      "created": None, "author": None, "partitions": {"train": {"files": 1, "bytes": 6}},

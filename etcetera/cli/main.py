@@ -13,7 +13,9 @@ from ..config import Config
 from ..errors import DatasetError, EtcError
 from ..home import Home
 from ..inspection import FileChange
-from ..names import parse_ref
+from ..names import parse_ref_or_tag
+from ..repository import Repository
+from . import completion
 from .format import human_bytes, plural, print_table
 
 Command = Callable[[argparse.Namespace, Config], int]
@@ -57,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
   etc list -r     # the remote's datasets with their latest version
 """, aliases=["ls"])
     p.add_argument("-r", "--remote", action="store_true", help="list the remote's datasets")
+    p.add_argument("--names", action="store_true", help="print only the names, one a line (for scripts and "
+                                                         "shell completion)")
     _json_option(p)
     p.set_defaults(func=cmd_list)
 
@@ -72,10 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     p = _command(sub, "pull", "fetch a dataset version (latest by default)", """
   etc pull birds              # the latest version of 'birds'
   etc pull birds@3            # version 3
+  etc pull birds@stable       # the version the tag 'stable' points at
   etc pull birds -p train     # only the partition 'train'
   etc pull birds -f           # discard local changes
 """)
-    p.add_argument("ref", metavar="NAME[@VERSION]", help="a dataset on the remote, optionally @version "
+    p.add_argument("ref", metavar="NAME[@VERSION]", help="a dataset on the remote, optionally @version or @tag "
                                                          "(etc versions NAME lists them)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite local changes")
     p.add_argument("-p", "--partition", dest="partitions", action="append", nargs="+", metavar="PARTITION",
@@ -109,12 +114,24 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(p)
     p.set_defaults(func=cmd_info)
 
-    p = _command(sub, "versions", "list the remote's versions of a dataset, newest first", """
+    p = _command(sub, "versions", "list the remote's versions of a dataset, newest first, with their tags", """
   etc versions birds
 """)
     p.add_argument("name", metavar="NAME", help="a dataset on the remote (etc list -r shows them)")
     _json_option(p)
     p.set_defaults(func=cmd_versions)
+
+    p = _command(sub, "tag", "point a tag at a version (NAME@TAG then names it), move or delete it", """
+  etc tag birds@3 stable          # birds@stable is birds@3 (etc pull birds@stable, etc.dataset("birds@stable"))
+  etc tag birds@latest stable     # move it to the newest version
+  etc tag --delete birds stable   # remove the tag; the version stays
+""")
+    p.add_argument("ref", metavar="NAME@VERSION", help="the version to tag: NAME@N, NAME@OTHER-TAG or NAME@latest "
+                                                       "(with --delete: NAME)")
+    p.add_argument("tag", metavar="TAG", help="the tag: letters, digits, '.', '_', '-'; not all digits, not 'latest'")
+    p.add_argument("-d", "--delete", action="store_true", help="delete the tag instead")
+    _json_option(p)
+    p.set_defaults(func=cmd_tag)
 
     p = _command(sub, "diff", "list files added, removed and changed between two versions (no download)", """
   etc diff birds              # the local copy against the version it is based on
@@ -158,6 +175,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="keep orphans younger than this (default 24), so pushes in progress are safe")
     p.add_argument("-n", "--dry-run", action="store_true", help="only report what would be deleted")
     p.set_defaults(func=cmd_gc)
+
+    p = _command(sub, "completion", "print a shell completion script for commands, options and dataset names", """
+  eval "$(etc completion bash)"   # in ~/.bashrc
+  eval "$(etc completion zsh)"    # in ~/.zshrc, after compinit
+""")
+    p.add_argument("shell", choices=completion.SHELLS, help="the shell: bash or zsh")
+    p.set_defaults(func=cmd_completion, no_config=True)
     return parser
 
 
@@ -195,6 +219,10 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
             return 0
         for name, version in found.items():
             print(f"{name}\t{'@' + str(version) if version else '(0.0.x archive)'}")
+        return 0
+    if args.names:
+        names = api.list_remote(config) if args.remote else api.list_local(config)
+        print("\n".join(names), end="\n" if names else "")
         return 0
     listed = [{"name": name, "version": version} for name, version in api.list_local(config).items()]
     if args.json:
@@ -272,22 +300,47 @@ def cmd_info(args: argparse.Namespace, config: Config) -> int:
 
 def _need_local(ref: str, config: Config) -> None:
     """A local dataset, or the error a CLI user can act on (the API's would say auto_pull=True)."""
-    name, _ = parse_ref(ref)
+    name = parse_ref_or_tag(ref).name
     home = Home(config.home_path)
     if not home.exists(name):
         raise DatasetError(f"{name} is not in {home.root}: `etc pull {name}` fetches it, `etc list` shows what is here")
 
 
 def cmd_versions(args: argparse.Namespace, config: Config) -> int:
-    found = api.versions(args.name, config=config)
+    with Repository(config) as repo:
+        found = repo.versions(args.name)
+        tags = repo.tags(args.name) if found else {}
     if args.json:
-        _emit({"name": args.name, "remote": config.url, "versions": found})  # printed even when empty
+        _emit({"name": args.name, "remote": config.url, "versions": found, "tags": tags})  # printed even when empty
     if not found:
         print(f"etc: error: {args.name} has no versions on {config.url}: etc list -r shows what is there",
               file=sys.stderr)
         return 1
     if not args.json:
-        print("\n".join(f"{args.name}@{v}" for v in found))
+        by_version: dict[int, list[str]] = {}
+        for tag, version in tags.items():
+            by_version.setdefault(version, []).append(tag)
+        print("\n".join(f"{args.name}@{v}" + (f"\t{', '.join(by_version[v])}" if v in by_version else "")
+                        for v in found))
+    return 0
+
+
+def cmd_tag(args: argparse.Namespace, config: Config) -> int:
+    change = api.tag(args.ref, args.tag, delete=args.delete, config=config)
+    if args.json:
+        _emit(change.to_dict())
+    elif change.version is None:
+        _say(args, f"deleted tag {change.tag} of {change.name} (it pointed at {change.name}@{change.previous})")
+    elif not change.changed:
+        _say(args, f"{change.name}@{change.tag} already is {change.name}@{change.version}")
+    else:
+        was = f" (was @{change.previous})" if change.previous is not None else ""
+        _say(args, f"{change.name}@{change.tag} is now {change.name}@{change.version}{was} on {change.remote}")
+    return 0
+
+
+def cmd_completion(args: argparse.Namespace, config: Config | None) -> int:
+    print(completion.script(_parser(), args.shell), end="")
     return 0
 
 
@@ -395,6 +448,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="etc: %(message)s", stream=sys.stderr)
     logging.getLogger("etcetera").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
+        if getattr(args, "no_config", False):  # works before any configuration exists
+            return args.func(args, None)
         config = Config.load(args.config)
         return args.func(args, config)
     except EtcError as exc:
