@@ -22,6 +22,19 @@ FIELDS_OF: dict[str, tuple[str, ...]] = {
 _KEYS = {key.name: key for key in config_keys()}
 
 
+def _documentation_url() -> Optional[str]:
+    """The "Documentation" Project-URL of the installed package (shown as the block's docs link
+    in the UI), or None while none is declared."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        urls = metadata("prefect-etcetera").get_all("Project-URL") or []
+    except PackageNotFoundError:
+        return None
+    found = [url.strip() for label, _, url in (u.partition(",") for u in urls) if label.strip().lower() == "documentation"]
+    return found[0] if found else None
+
+
 def _key_field(name: str, default: Any = None, **extra: Any) -> Any:
     """The block field of Config key `name`, titled and described by `config_keys()`."""
     key = _KEYS[name]
@@ -65,6 +78,7 @@ class EtcRepository(Block):
     _block_type_slug: ClassVar[str] = "etcetera-repository"
     # No public logo is hosted for etcetera yet; the Prefect UI then shows its default icon.
     _logo_url: ClassVar[Optional[str]] = None
+    _documentation_url: ClassVar[Optional[str]] = _documentation_url()
     _description: ClassVar[str] = (
         "Where etcetera datasets are shared (S3, S3-compatible, GCS or a folder) and the "
         "credentials to reach it; used by the push_dataset and pull_dataset tasks."
