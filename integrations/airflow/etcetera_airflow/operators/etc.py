@@ -69,6 +69,10 @@ class EtcPushOperator(BaseOperator):
         )
         return report.ref
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the version this push published is the task's output."""
+        return _lineage(outputs=[self._published] if self._published else [])
+
 
 class EtcPullOperator(BaseOperator):
     """Fetch dataset `name` (or `name@version`) onto this worker.
@@ -121,3 +125,17 @@ class EtcPullOperator(BaseOperator):
                        home=str(self.home) if self.home else None)
         self._pulled = (str(hook.get_config().url), ds.name, int(ds.version))
         return ds.ref if self.return_ref else str(ds.path)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the version this pull fetched is the task's input."""
+        return _lineage(inputs=[self._pulled] if self._pulled else [])
+
+
+def _lineage(inputs: Sequence[tuple[str, str, int]] = (), outputs: Sequence[tuple[str, str, int]] = ()) -> Any:
+    """An OperatorLineage of (url, name, version) datasets (needs the openlineage provider)."""
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    from etcetera_airflow.lineage import openlineage_dataset
+
+    return OperatorLineage(inputs=[openlineage_dataset(*d) for d in inputs],
+                           outputs=[openlineage_dataset(*d) for d in outputs])
