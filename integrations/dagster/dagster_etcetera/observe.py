@@ -2,6 +2,7 @@
 
     birds = etc_source_asset("birds")                # observe: the remote's latest version
     check = etc_dataset_check("birds", deep=True)    # verify that version on the remote
+    new_birds = etc_version_sensor("birds", target=[bird_stats])  # run dependents per new version
     Definitions(assets=[birds, ...], asset_checks=[check], resources={"etc": ..., "io_manager": ...})
 """
 
@@ -19,15 +20,19 @@ from dagster import (
     DataVersion,
     MetadataValue,
     ObserveResult,
+    RunRequest,
+    SensorResult,
+    SkipReason,
     asset_check,
     observable_source_asset,
+    sensor,
 )
 
 from .io_manager import recorded_ref
 from .lineage import dataset_uri
 from .naming import dataset_name
 
-__all__ = ["etc_dataset_check", "etc_source_asset"]
+__all__ = ["etc_dataset_check", "etc_source_asset", "etc_version_sensor"]
 
 AssetLike = str | Sequence[str] | AssetKey | AssetsDefinition
 
@@ -112,3 +117,26 @@ def etc_dataset_check(asset: AssetLike, *, deep: bool = False, resource_key: str
         )
 
     return _check
+
+
+def etc_version_sensor(name: str, target: Any, *, resource_key: str = "etc", minimum_interval_seconds: int = 60,
+                       sensor_name: str | None = None) -> Any:
+    """A sensor that requests a run of `target` (assets or a job) once per new version of `name`
+    on the remote, e.g. one pushed by the CLI or Airflow. The cursor is the last version seen; the
+    run key is "name@N", so a version never triggers twice."""
+
+    @sensor(name=sensor_name or f"etc_{dataset_name([name]).replace('.', '_').replace('-', '_')}_versions",
+            target=target, minimum_interval_seconds=minimum_interval_seconds,
+            required_resource_keys={resource_key},
+            description=f"Runs {name}'s dependents when a new version of {name} is pushed")
+    def _sensor(context) -> SensorResult | SkipReason:  # noqa: ANN001 - Dagster inspects the annotation
+        config = getattr(context.resources, resource_key).get_config()
+        versions = etcetera.versions(name, config=config)
+        seen = int(context.cursor) if context.cursor else 0
+        if not versions or versions[0] <= seen:
+            return SkipReason(f"no version of {name} newer than {seen or 'none'} on {config.url}")
+        ref = f"{name}@{versions[0]}"
+        return SensorResult(run_requests=[RunRequest(run_key=ref, tags={"etcetera/ref": ref})],
+                            cursor=str(versions[0]))
+
+    return _sensor

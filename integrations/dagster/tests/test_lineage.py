@@ -165,3 +165,35 @@ def test_asset_check_verifies_the_recorded_version_on_the_remote(make_dataset, t
         s3.delete_object(Bucket=s3_bucket, Key=obj["Key"])
     meta = run_check()
     assert "damaged" in meta["error"] and meta["ref"] == "herons@1"
+
+
+def test_version_sensor_requests_one_run_per_new_version(make_dataset, tmp_path: Path, file_url: str,
+                                                         instance: DagsterInstance) -> None:
+    from dagster import build_sensor_context
+
+    from dagster_etcetera import etc_version_sensor
+
+    publisher = etcetera.Config(file_url, home=str(tmp_path / "publisher"))
+    etc = EtcResource(url=file_url, home=str(tmp_path / "home"))
+
+    @asset
+    def terns_report() -> None:
+        return None
+
+    watch = etc_version_sensor("terns", target=[terns_report])
+
+    def tick(cursor: str | None):
+        context = build_sensor_context(instance=instance, cursor=cursor, resources={"etc": etc})
+        return watch.evaluate_tick(context)
+
+    nothing = tick(None)
+    assert nothing.run_requests == [] and "no version of terns" in (nothing.skip_message or "")
+    etcetera.register(make_dataset({"train/a.txt": b"1\n"}), "terns", config=publisher)
+    etcetera.push("terns", config=publisher)
+    first = tick(None)
+    assert [r.run_key for r in first.run_requests] == ["terns@1"] and first.cursor == "1"
+    assert tick(first.cursor).run_requests == []  # the same version does not trigger again
+    etcetera.register(make_dataset({"train/a.txt": b"2\n"}), "terns", config=publisher, force=True)
+    etcetera.push("terns", config=publisher)
+    second = tick(first.cursor)
+    assert [r.run_key for r in second.run_requests] == ["terns@2"] and second.cursor == "2"
