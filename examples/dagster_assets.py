@@ -28,7 +28,7 @@ from pathlib import Path
 from dagster import AssetExecutionContext, Definitions, EnvVar, MaterializeResult, asset, materialize
 
 import etcetera
-from dagster_etcetera import EtcIOManager, EtcResource, dataset_name
+from dagster_etcetera import EtcIOManager, EtcResource, dataset_name, etc_dataset_check
 
 # EtcResource field -> environment variable, used only when the variable is set.
 OPTIONAL_ENV = {
@@ -92,9 +92,13 @@ def cube_counts(cubes: etcetera.Dataset) -> MaterializeResult:
     return MaterializeResult(metadata={"source": cubes.ref, **counts})
 
 
+# Verifies on the remote the version Dagster last recorded for raw_squares (objects present, sizes).
+raw_squares_intact = etc_dataset_check(raw_squares)
+
 etc = etc_resource()
 defs = Definitions(
     assets=[raw_squares, cubes, cube_counts],
+    asset_checks=[raw_squares_intact],
     resources={"io_manager": EtcIOManager(etc=etc), "etc": etc},
 )
 
@@ -109,7 +113,7 @@ def main() -> None:
         os.environ.update({var: defaults[var] for var in added})
         try:
             result = materialize(
-                [raw_squares, cubes, cube_counts],
+                [raw_squares, cubes, cube_counts, raw_squares_intact],
                 resources={"io_manager": EtcIOManager(etc=etc), "etc": etc},
             )
         finally:
@@ -119,6 +123,8 @@ def main() -> None:
         (mat,) = result.asset_materializations_for_node(node)
         md = {k: v.value for k, v in mat.metadata.items()}
         print(f"{md['ref']}: {md['files']} files, {md['bytes']} bytes, partitions {sorted(md['partitions'])}")
+    (intact,) = result.get_asset_check_evaluations()
+    print(f"raw_squares on the remote: {'intact' if intact.passed else 'DAMAGED'}")
     (counts,) = result.asset_materializations_for_node("cube_counts")
     print("cube_counts:", {k: v.value for k, v in counts.metadata.items()})
 

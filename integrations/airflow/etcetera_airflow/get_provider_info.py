@@ -53,6 +53,14 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [{"integration-name": integration, "python-modules": ["etcetera_airflow.operators.etc"]}],
         "sensors": [{"integration-name": integration, "python-modules": ["etcetera_airflow.sensors.etc"]}],
         "triggers": [{"integration-name": integration, "python-modules": ["etcetera_airflow.triggers.etc"]}],
+        "asset-uris": [
+            {
+                "schemes": ["etc"],
+                "handler": "etcetera_airflow.lineage.sanitize_uri",
+                "to_openlineage_converter": "etcetera_airflow.lineage.convert_asset_to_openlineage",
+                "factory": "etcetera_airflow.lineage.create_asset",
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "etcetera",

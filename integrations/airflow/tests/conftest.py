@@ -19,6 +19,8 @@ ROOT = Path(tempfile.mkdtemp(prefix="etc-airflow-tests-"))
 AIRFLOW_HOME = ROOT / "airflow"
 DAGS_FOLDER = AIRFLOW_HOME / "dags"
 WORKDIR = ROOT / "work"
+#: Every OpenLineage event of the session (the provider's listener keeps one client per process).
+OPENLINEAGE_EVENTS = ROOT / "openlineage.jsonl"
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "airflow_dag.py"
 DAGS_FOLDER.mkdir(parents=True)
 WORKDIR.mkdir()
@@ -32,6 +34,9 @@ os.environ.update(
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
         "ETC_EXAMPLE_WORKDIR": str(WORKDIR),
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+            {"type": "file", "log_file_path": str(OPENLINEAGE_EVENTS), "append": True}),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "etc-tests",
         # Plugins must never read ~/.etc.toml: any Config.load() in this process fails loudly.
         "ETC_CONFIG": str(ROOT / "plugins-must-not-read-this.toml"),
     }

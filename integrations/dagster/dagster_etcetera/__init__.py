@@ -10,7 +10,10 @@
 __version__ = "0.1.0"
 
 from .io_manager import EtcIOManager  # noqa: E402
+from .lineage import RemoteDataset, content_version, dataset_uri  # noqa: E402
 from .naming import dataset_name  # noqa: E402
+from .observe import etc_dataset_check, etc_source_asset, etc_version_sensor  # noqa: E402
 from .resources import EtcResource  # noqa: E402
 
-__all__ = ["EtcIOManager", "EtcResource", "dataset_name", "__version__"]
+__all__ = ["EtcIOManager", "EtcResource", "RemoteDataset", "content_version", "dataset_name", "dataset_uri",
+           "etc_dataset_check", "etc_source_asset", "etc_version_sensor", "__version__"]

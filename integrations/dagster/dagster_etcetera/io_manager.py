@@ -7,6 +7,11 @@ bytes as output metadata.  A downstream asset gets, as an `etcetera.Dataset`, th
 the upstream asset's latest materialization recorded (so it reads what Dagster's lineage says,
 even if someone pushed a newer version outside Dagster), or the latest version when Dagster
 recorded none.  Partitioned assets store one dataset per partition (see `naming`).
+
+Each materialization reports a Dagster data version derived from the published content (see
+`lineage.content_version`), so an unchanged dataset keeps its data version and downstream assets
+are not marked stale; `dagster/uri` holds the dataset's etc:// URI.  With `load_as="remote"`
+downstream assets get a `RemoteDataset` (read without pulling) instead of a pulled copy.
 """
 
 from __future__ import annotations
@@ -14,17 +19,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import etcetera
-from dagster import AssetRecordsFilter, ConfigurableIOManager, InputContext, MetadataValue, OutputContext
+from dagster import AssetKey, AssetRecordsFilter, ConfigurableIOManager, DataVersion, InputContext, MetadataValue, OutputContext
+from pydantic import Field
 
+from .lineage import RemoteDataset, content_version, dataset_uri
 from .naming import dataset_name
 from .resources import EtcResource
 
 __all__ = ["EtcIOManager"]
 
-Loaded = Union[etcetera.Dataset, dict[str, etcetera.Dataset]]
+Loaded = Union[etcetera.Dataset, RemoteDataset, dict[str, etcetera.Dataset], dict[str, RemoteDataset]]
 
 
 class EtcIOManager(ConfigurableIOManager):
@@ -38,6 +45,12 @@ class EtcIOManager(ConfigurableIOManager):
     """
 
     etc: EtcResource
+    load_as: Literal["dataset", "remote"] = Field(
+        default="dataset",
+        description="What a downstream asset gets: 'dataset' pulls the version into the home "
+        "(an etcetera.Dataset); 'remote' pulls nothing and hands a RemoteDataset read through etc://, "
+        "for workers with small disks or assets that read a few files.",
+    )
 
     # ------------------------------------------------------------------ output
 
@@ -60,9 +73,15 @@ class EtcIOManager(ConfigurableIOManager):
         name = dataset_name(context.asset_key.path, partition)
         ref = self._publish(context, asset, obj, name, config)
         summary = etcetera.dataset(name, config=config).summary()
+        version = etcetera.parse_ref(ref)[1] or 0
+        with etcetera.Repository(config) as repo:
+            data_version = content_version(repo, name, version)
+        _report_data_version(context, DataVersion(data_version))
         context.add_output_metadata({
+            "dagster/uri": MetadataValue.text(dataset_uri(str(config.url), name)),
+            "content_digest": MetadataValue.text(data_version),
             "dataset": MetadataValue.text(name),
-            "version": MetadataValue.int(etcetera.parse_ref(ref)[1] or 0),
+            "version": MetadataValue.int(version),
             "ref": MetadataValue.text(ref),
             "partitions": MetadataValue.json(summary["partitions"]),
             "files": MetadataValue.int(summary["files"]),
@@ -89,8 +108,16 @@ class EtcIOManager(ConfigurableIOManager):
         config = self.etc.get_config()
         path = context.asset_key.path
 
-        def load(partition: str | None) -> etcetera.Dataset:
+        def load(partition: str | None) -> etcetera.Dataset | RemoteDataset:
             ref = _recorded_ref(context, dataset_name(path, partition), partition)
+            if self.load_as == "remote":
+                name, version = etcetera.parse_ref(ref)
+                if version is None:
+                    versions = etcetera.versions(name, config=config)
+                    if not versions:
+                        raise etcetera.NotFoundError(f"{name} is not on {config.url}: materialize {path[-1]} first")
+                    version = versions[0]
+                return RemoteDataset(name, version, config)
             return etcetera.pull(ref, config=config, quiet=True)
 
         if context.has_asset_partitions:
@@ -101,20 +128,39 @@ class EtcIOManager(ConfigurableIOManager):
         return load(None)
 
 
+def _report_data_version(context: OutputContext, data_version: DataVersion) -> None:
+    """Make `data_version` the one Dagster records for this materialization (an asset that returns
+    `Output(..., data_version=...)` itself still wins)."""
+    try:
+        step = context.step_context
+    except Exception:  # a context built without a run (direct IO manager tests)
+        return
+    if not step.has_data_version(context.asset_key):
+        step.set_data_version(context.asset_key, data_version)
+
+
 def _recorded_ref(context: InputContext, name: str, partition: str | None) -> str:
-    """`name@version` from the upstream's latest materialization event, or `name` (the latest
-    version) when this instance recorded none, e.g. for a dataset published outside Dagster."""
+    """`name@version` from the upstream's latest materialization (or observation, for a source
+    asset), or `name` (the latest version) when this instance recorded none."""
     try:
         instance = context.instance
     except Exception:  # a context built without an instance (direct IO manager tests)
         return name
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[partition] if partition else None), limit=1
-    ).records
-    materialization = records[0].asset_materialization if records else None
-    if materialization is None:
+    return recorded_ref(instance, context.asset_key, name, partition)
+
+
+def recorded_ref(instance: Any, asset_key: AssetKey, name: str, partition: str | None = None) -> str:
+    """The "name@version" Dagster last recorded for `asset_key` (a materialization's `ref`, else an
+    observation's), or `name` alone when it recorded none."""
+    records_filter = AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition] if partition else None)
+    records = instance.fetch_materializations(records_filter, limit=1).records
+    event = records[0].asset_materialization if records else None
+    if event is None:
+        observed = instance.fetch_observations(records_filter, limit=1).records
+        event = observed[0].asset_observation if observed else None
+    if event is None:
         return name
-    meta = materialization.metadata
+    meta = event.metadata
     ref = meta["ref"].value if "ref" in meta else None
     if ref is None and "datasets" in meta and partition is not None:  # several partitions in one run
         ref = (meta["datasets"].value or {}).get(partition)

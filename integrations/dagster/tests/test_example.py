@@ -27,6 +27,9 @@ def test_example_definitions_and_run(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setenv("ETC_HOME", str(tmp_path / "home"))
     example = load_example()
 
+    from dagster import Definitions
+
+    Definitions.validate_loadable(example.defs)
     keys = {key.to_user_string() for key in example.defs.resolve_asset_graph().get_all_asset_keys()}
     assert keys == {"raw_squares", "cubes", "cube_counts"}
     assert example.etc.url.env_var_name == "ETC_URL"  # configured with EnvVar, not a value
@@ -35,6 +38,7 @@ def test_example_definitions_and_run(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     out = capsys.readouterr().out
     assert "raw_squares@1: 3 files" in out and "cubes@1: 3 files" in out
     assert "cube_counts: {'source': 'cubes@1', 'test': 2, 'train': 8}" in out
+    assert "raw_squares on the remote: intact" in out
 
     reader = etcetera.Config(f"file://{tmp_path / 'remote'}", home=str(tmp_path / "reader"))
     assert etcetera.ls(remote=True, config=reader) == ["cubes", "raw_squares"]

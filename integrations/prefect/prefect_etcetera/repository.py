@@ -7,6 +7,7 @@ reads `~/.etc.toml`.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar, Optional
 
 import etcetera as etc
@@ -15,11 +16,28 @@ from prefect.blocks.core import Block
 from prefect.types import SecretDict
 from pydantic import ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
-#: Block fields of a Config key whose field is not named like the key, tried in order.
+#: Block fields of a Config key, tried in order, when there are more than the one named like the key
+#: (service_account_info / service_account_file are the deprecated names of google_application_credentials).
 FIELDS_OF: dict[str, tuple[str, ...]] = {
-    "google_application_credentials": ("service_account_info", "service_account_file"),
+    "google_application_credentials": ("google_application_credentials", "service_account_info",
+                                       "service_account_file"),
 }
+_DEPRECATED = {"service_account_info": "google_application_credentials (the JSON itself)",
+               "service_account_file": "google_application_credentials (a path to the JSON)"}
 _KEYS = {key.name: key for key in config_keys()}
+
+
+def _documentation_url() -> Optional[str]:
+    """The "Documentation" Project-URL of the installed package (shown as the block's docs link
+    in the UI), or None while none is declared."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        urls = metadata("prefect-etcetera").get_all("Project-URL") or []
+    except PackageNotFoundError:
+        return None
+    found = [url.strip() for label, _, url in (u.partition(",") for u in urls) if label.strip().lower() == "documentation"]
+    return found[0] if found else None
 
 
 def _key_field(name: str, default: Any = None, **extra: Any) -> Any:
@@ -40,8 +58,9 @@ class EtcRepository(Block):
         aws_access_key_id: S3 access key id (stored as a secret).
         aws_secret_access_key: S3 secret access key (stored as a secret).
         aws_session_token: Temporary S3 session token (stored as a secret).
-        service_account_info: GCS service-account JSON (stored as a secret).
-        service_account_file: Path to a GCS service-account JSON file on the worker.
+        google_application_credentials: GCS service-account JSON, or a path to it on the worker
+            (stored as a secret). `service_account_info` / `service_account_file` are its
+            deprecated former names: they still work and warn.
         project: The GCS project.
         workers: Parallel transfers (default 16).
         give_up_seconds: How long to keep retrying a failing remote before giving up (default 10).
@@ -65,6 +84,7 @@ class EtcRepository(Block):
     _block_type_slug: ClassVar[str] = "etcetera-repository"
     # No public logo is hosted for etcetera yet; the Prefect UI then shows its default icon.
     _logo_url: ClassVar[Optional[str]] = None
+    _documentation_url: ClassVar[Optional[str]] = _documentation_url()
     _description: ClassVar[str] = (
         "Where etcetera datasets are shared (S3, S3-compatible, GCS or a folder) and the "
         "credentials to reach it; used by the push_dataset and pull_dataset tasks."
@@ -77,7 +97,7 @@ class EtcRepository(Block):
         """
 
     # One field per etcetera.Config key (title and description from `config_keys()`); secret
-    # keys are SecretStr/SecretDict.  google_application_credentials is two fields, see FIELDS_OF.
+    # keys are SecretStr/SecretDict.  google_application_credentials has two deprecated former names, see FIELDS_OF.
     url: str = _key_field(
         "url", default=..., examples=["s3://my-datasets", "gs://my-datasets/team", "file:///mnt/shared/datasets"]
     )
@@ -88,13 +108,14 @@ class EtcRepository(Block):
     aws_secret_access_key: Optional[SecretStr] = _key_field("aws_secret_access_key")
     aws_session_token: Optional[SecretStr] = _key_field("aws_session_token")
     region_name: Optional[str] = _key_field("region_name")
+    google_application_credentials: Optional[SecretStr] = _key_field("google_application_credentials")
     service_account_info: Optional[SecretDict] = _key_field(
-        "google_application_credentials", title="GCS Service Account Info",
-        description="The GCS service-account JSON key itself.",
+        "google_application_credentials", title="GCS Service Account Info (deprecated)",
+        description="Deprecated: put the JSON in google_application_credentials.",
     )
     service_account_file: Optional[str] = _key_field(
-        "google_application_credentials", title="GCS Service Account File",
-        description="Path to a GCS service-account JSON key file on the worker.",
+        "google_application_credentials", title="GCS Service Account File (deprecated)",
+        description="Deprecated: put the path in google_application_credentials.",
     )
     project: Optional[str] = _key_field("project")
     workers: Optional[int] = _key_field("workers", ge=1, le=256)
@@ -108,13 +129,19 @@ class EtcRepository(Block):
         except etc.ConfigError as exc:
             raise ValueError(str(exc)) from None
 
-    @field_validator("service_account_file")
+    @field_validator("service_account_info", "service_account_file")
     @classmethod
-    def _one_service_account(cls, value: Optional[str], info: ValidationInfo) -> Optional[str]:
+    def _one_service_account(cls, value: Any, info: ValidationInfo) -> Any:
         # A field validator, not a model one: pydantic's error then quotes only this field's
         # value, never the whole input with its secrets.
-        if value and info.data.get("service_account_info") is not None:
+        if value is None or value == "":
+            return value
+        if info.data.get("google_application_credentials") is not None:
+            raise ValueError(f"set google_application_credentials or {info.field_name}, not both")
+        if info.field_name == "service_account_file" and info.data.get("service_account_info") is not None:
             raise ValueError("set service_account_info or service_account_file, not both")
+        warnings.warn(f"EtcRepository.{info.field_name} is deprecated: use {_DEPRECATED[info.field_name]}",
+                      DeprecationWarning, stacklevel=2)
         return value
 
     def get_config(self) -> etc.Config:

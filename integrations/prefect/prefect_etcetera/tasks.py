@@ -1,7 +1,9 @@
 """Prefect tasks that push and pull etcetera datasets through an `EtcRepository` block.
 
 Each task logs its progress through the run logger and leaves a markdown artifact that
-describes the dataset (name, version, partitions, file counts, size).  Caching is off: a
+describes the dataset (name, version, partitions, file counts, size).  A push materializes the
+Prefect asset `etc://<scheme>/<bucket-or-path>/<name>`; a pull makes it an upstream asset of the
+tasks that take its result (see `assets`).  Caching is off: a
 push or pull is a side effect whose result depends on the remote, not on the inputs.
 """
 
@@ -17,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
 from .artifacts import human_size, publish_dataset_artifact
+from .assets import dataset_uri, record_materialized, record_upstream
 from .repository import EtcRepository
 
 
@@ -53,7 +56,7 @@ def _describe(summary: dict) -> str:
 @task(name="push_dataset", cache_policy=NO_CACHE)
 def push_dataset(
     name: str,
-    repository: EtcRepository | None,
+    repository: EtcRepository | None = None,
     source: str | os.PathLike | None = None,
     force: bool = False,
     *,
@@ -76,13 +79,18 @@ def push_dataset(
     summary = etc.info(ref, remote=True, config=config)
     logger.info("Pushed %s: %s", ref, _describe(summary))
     publish_dataset_artifact(summary, "push", config.url, str(config.home_path / name))
+    version = etc.parse_ref(ref)[1]
+    record_materialized(dataset_uri(str(config.url), name), name, {
+        "ref": ref, "version": version, "files": summary["files"], "bytes": summary["bytes"],
+        "partitions": sorted(summary["partitions"]),
+    })
     return ref
 
 
 @task(name="pull_dataset", cache_policy=NO_CACHE)
 def pull_dataset(
     name: str,
-    repository: EtcRepository | None,
+    repository: EtcRepository | None = None,
     partitions: Sequence[str] | None = None,
     *,
     force: bool = False,
@@ -104,4 +112,5 @@ def pull_dataset(
     summary = dataset.summary()
     logger.info("Pulled %s@%s to %s: %s", dataset.name, dataset.version, dataset.path, _describe(summary))
     publish_dataset_artifact(summary, "pull", config.url, str(dataset.path))
+    record_upstream(dataset_uri(str(config.url), dataset.name), dataset.name)
     return str(dataset.path)

@@ -7,6 +7,7 @@ runs the flow, then reads the artifacts and the run logs back through the Prefec
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import subprocess
@@ -280,7 +281,7 @@ def gcs_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator)
         sa = service_account_info(token.url)
         block = EtcRepository(url=f"gs://{make_gcs_bucket(emulator)}/datasets", home=str(tmp_path / "home"),
-                              project="etc-test", service_account_info=sa)
+                              project="etc-test", google_application_credentials=json.dumps(sa))
         yield block, token, sa
 
 
@@ -291,7 +292,7 @@ def test_example_flow_on_gcs_with_a_service_account_block(gcs_block, example: Mo
 
     block, token, sa = gcs_block
     block_name = _save(block)
-    assert EtcRepository.load(block_name).service_account_info.get_secret_value() == sa
+    assert json.loads(EtcRepository.load(block_name).google_application_credentials.get_secret_value()) == sa
     state = example.etcetera_roundtrip(block_name, str(tmp_path / "work"), dataset="squares", return_state=True)
 
     assert state.is_completed(), state.message

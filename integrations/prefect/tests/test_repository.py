@@ -168,3 +168,22 @@ def test_a_wrongly_typed_value_is_not_echoed(field: str) -> None:
     with pytest.raises(pydantic.ValidationError, match=field) as info:
         EtcRepository(url="s3://bucket", **{field: value})
     assert TEST_SECRET not in str(info.value) and TEST_SECRET not in repr(info.value)
+
+
+def test_google_application_credentials_is_the_config_key_and_old_names_warn(tmp_path: Path) -> None:
+    import json as _json
+
+    as_json = EtcRepository(url="gs://bucket", google_application_credentials=_json.dumps(SA_INFO))
+    assert as_json.get_config().service_account_info() == SA_INFO
+    assert SA_INFO["private_key"] not in repr(as_json)
+    as_path = EtcRepository(url="gs://bucket", google_application_credentials="/keys/sa.json").get_config()
+    assert as_path.google_application_credentials == "/keys/sa.json"
+    with pytest.warns(DeprecationWarning, match="service_account_info is deprecated: use google_application_credentials"):
+        old = EtcRepository(url="gs://bucket", service_account_info=SA_INFO)
+    assert old.get_config().service_account_info() == SA_INFO  # still works
+    with pytest.warns(DeprecationWarning, match="service_account_file is deprecated"):
+        EtcRepository(url="gs://bucket", service_account_file="/keys/sa.json")
+    with pytest.raises(pydantic.ValidationError) as info:
+        EtcRepository(url="gs://bucket", google_application_credentials=_json.dumps(SA_INFO),
+                      service_account_info=SA_INFO)
+    assert "not both" in str(info.value) and SA_INFO["private_key"] not in str(info.value)

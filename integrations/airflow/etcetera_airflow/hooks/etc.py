@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import IO, Any
 
 import etcetera as etc
 from airflow.sdk import BaseHook
@@ -52,6 +53,47 @@ class EtcHook(BaseHook):
     def get_conn(self) -> etc.Config:
         """Same as get_config(): etcetera has no client object, its calls take a Config."""
         return self.get_config()
+
+    def repository(self, home: str | None = None) -> etc.Repository:
+        """An `etcetera.Repository` on the connection's remote (use it as a context manager);
+        `home` replaces the connection's home, e.g. a scratch folder per run."""
+        config = self.get_config()
+        return etc.Repository(config.replace(home=str(home)) if home else config)
+
+    def push(self, name: str, source: str | None = None, force: bool = False) -> etc.PushReport:
+        """Publish the local dataset `name` as a new version (an unchanged one is up to date at
+        its version); with `source`, register that folder as `name` first."""
+        with self.repository() as repo:
+            if source:
+                repo.register(str(source), name, force=True)
+                self.log.info("registered %s as %s", source, name)
+            report = repo.push_report(name, force=force, quiet=True)
+        self.log.info("pushed %s to %s", report.ref, repo.config.url)
+        return report
+
+    def pull(self, ref: str, partitions: Sequence[str] | None = None, force: bool = False,
+             home: str | None = None) -> etc.Dataset:
+        """Bring `name[@version]` (latest by default) into the home, or into `home`; only
+        `partitions` when given."""
+        with self.repository(home) as repo:
+            ds = repo.pull(ref, partitions=list(partitions) if partitions else None, force=force, quiet=True)
+        self.log.info("pulled %s@%s into %s", ds.name, ds.version, ds.path)
+        return ds
+
+    def versions(self, name: str) -> list[int]:
+        """The remote's versions of `name`, newest first (empty when it was never pushed)."""
+        with self.repository() as repo:
+            return repo.versions(name)
+
+    def dataset(self, ref: str, auto_pull: bool = True) -> etc.Dataset:
+        """The local copy of `name[@version]` in the connection's home, pulled when missing."""
+        with self.repository() as repo:
+            return repo.dataset(ref, auto_pull=auto_pull)
+
+    def open(self, ref: str, path: str, mode: str = "rb", **options: Any) -> IO:
+        """A file of a published version, streamed from the remote without pulling (verified as
+        it is read): `hook.open("birds@3", "data/train/x.csv", "r")`."""
+        return etc.open(ref, path, mode, config=self.get_config(), **options)
 
     def test_connection(self) -> tuple[bool, str]:
         """List the remote: proves the url and credentials work (used by the UI's Test button)."""

@@ -9,6 +9,11 @@ from typing import Any
 import etcetera as etc
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
 
+try:
+    from airflow.sdk.configuration import conf
+except ImportError:  # pragma: no cover - Airflow 3.1
+    from airflow.configuration import conf  # type: ignore[no-redef]
+
 from etcetera_airflow.hooks.etc import EtcHook
 from etcetera_airflow.triggers.etc import EtcDatasetTrigger, found_version
 
@@ -18,10 +23,12 @@ class EtcDatasetSensor(BaseSensorOperator):
 
     `name` is templated and may be "name@version" itself, e.g. an EtcPushOperator's output.
 
-    With `deferrable=True` the wait happens in the triggerer and frees the worker slot.
+    With `deferrable=True` the wait happens in the triggerer and frees the worker slot; the
+    default is `[operators] default_deferrable`, as for Airflow's own sensors.
+    `name`, `version` and `etc_conn_id` are templated.
     """
 
-    template_fields: Sequence[str] = ("name", "version")
+    template_fields: Sequence[str] = ("name", "version", "etc_conn_id")
 
     def __init__(
         self,
@@ -29,7 +36,7 @@ class EtcDatasetSensor(BaseSensorOperator):
         name: str,
         version: int | None = None,
         etc_conn_id: str = EtcHook.default_conn_name,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -46,10 +53,11 @@ class EtcDatasetSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         name, version = self._wanted()
-        config = EtcHook(etc_conn_id=self.etc_conn_id).get_config()
-        found = found_version(etc.versions(name, config=config), version)
+        hook = EtcHook(etc_conn_id=self.etc_conn_id)
+        found = found_version(hook.versions(name), version)
         if found is None:
-            self.log.info("waiting for %s on %s", name if version is None else f"{name}@{version}", config.url)
+            self.log.info("waiting for %s on %s", name if version is None else f"{name}@{version}",
+                          hook.get_config().url)
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(is_done=True, xcom_value=f"{name}@{found}")
 
@@ -60,7 +68,7 @@ class EtcDatasetSensor(BaseSensorOperator):
         if first.is_done:
             return first.xcom_value
         self.defer(
-            trigger=EtcDatasetTrigger(*self._wanted(), self.etc_conn_id, float(self.poke_interval)),
+            trigger=EtcDatasetTrigger(*self._wanted(), str(self.etc_conn_id), float(self.poke_interval)),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
         )

@@ -20,7 +20,12 @@ def found_version(versions: list[int], version: int | None) -> int | None:
 
 
 class EtcDatasetTrigger(BaseTrigger):
-    """Poll the remote of connection `etc_conn_id` until `name` (at `version`) is published."""
+    """Poll the remote of connection `etc_conn_id` until `name` (at `version`) is published.
+
+    One `etcetera.Repository` (one storage client) serves every poll. A transient remote failure
+    (`etcetera.TransientError`: throttling, 5xx, a dropped connection, for the whole retry
+    budget) is logged and the next poll tries again; any other error ends the wait.
+    """
 
     def __init__(self, name: str, version: int | None = None, etc_conn_id: str = "etc_default",
                  poke_interval: float = 30.0) -> None:
@@ -59,14 +64,20 @@ class EtcDatasetTrigger(BaseTrigger):
         """Yield one event {"status": "found", "ref": "name@version"} once it is there."""
         try:
             config = await self._config()
-            while True:
-                versions = await asyncio.to_thread(etc.versions, self.name, config=config)
-                found = found_version(versions, self.version)
-                if found is not None:
-                    yield TriggerEvent({"status": "found", "ref": f"{self.name}@{found}"})
-                    return
-                self.log.info("%s not on the remote yet; next look in %ss", self._wanted(), self.poke_interval)
-                await asyncio.sleep(self.poke_interval)
+            with etc.Repository(config) as repo:
+                while True:
+                    try:
+                        versions = await asyncio.to_thread(repo.versions, self.name)
+                    except etc.TransientError as exc:
+                        self.log.warning("%s: %s; polling again in %ss", self._wanted(), exc, self.poke_interval)
+                    else:
+                        found = found_version(versions, self.version)
+                        if found is not None:
+                            yield TriggerEvent({"status": "found", "ref": f"{self.name}@{found}"})
+                            return
+                        self.log.info("%s not on the remote yet; next look in %ss", self._wanted(),
+                                      self.poke_interval)
+                    await asyncio.sleep(self.poke_interval)
         except etc.EtcError as exc:
             yield TriggerEvent({"status": "error", "message": str(exc)})
 
