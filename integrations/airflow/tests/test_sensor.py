@@ -42,20 +42,52 @@ def test_found_version(versions: list[int], wanted: int | None, found: int | Non
 def test_trigger_serializes_ids_not_secrets() -> None:
     classpath, kwargs = EtcDatasetTrigger("ds", 3, "etc_other", 7.0).serialize()
     assert classpath == "etcetera_airflow.triggers.etc.EtcDatasetTrigger"
-    assert kwargs == {"name": "ds", "version": 3, "etc_conn_id": "etc_other", "poke_interval": 7.0}
+    assert kwargs == {"name": "ds", "version": 3, "etc_conn_id": "etc_other", "poke_interval": 7.0, "tag": None}
     again = EtcDatasetTrigger(**kwargs)
     assert (again.name, again.version, again.etc_conn_id, again.poke_interval) == ("ds", 3, "etc_other", 7.0)
+    assert EtcDatasetTrigger("ds", None, "c", 1.0, tag="stable").serialize()[1]["tag"] == "stable"
 
 
 def test_sensor_accepts_name_at_version() -> None:
-    assert EtcDatasetSensor(task_id="a", name="ds@4")._wanted() == ("ds", 4)
-    assert EtcDatasetSensor(task_id="b", name="ds")._wanted() == ("ds", None)
-    assert EtcDatasetSensor(task_id="c", name="ds", version="2")._wanted() == ("ds", 2)
+    assert EtcDatasetSensor(task_id="a", name="ds@4")._wanted() == ("ds", 4, None)
+    assert EtcDatasetSensor(task_id="b", name="ds")._wanted() == ("ds", None, None)
+    assert EtcDatasetSensor(task_id="c", name="ds", version="2")._wanted() == ("ds", 2, None)
+    assert EtcDatasetSensor(task_id="d", name="ds@stable")._wanted() == ("ds", None, "stable")
 
 
-@pytest.mark.parametrize("ref", ["ds@x", "ds@", "ds@-1", "bad name@2"])
+def test_sensor_waits_for_a_tag_and_returns_the_version_it_points_at(tmp_path: Path, monkeypatch, make_dataset) -> None:
+    """`name@TAG` waits until the tag exists (a later version does not satisfy it), then gives
+    the version the tag points at, through the real hook and remote."""
+    import asyncio
+
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    monkeypatch.setenv("AIRFLOW_CONN_ETC_DEFAULT", conn_json(f"file://{remote}", home=tmp_path / "home"))
+    cfg = etc.Config(f"file://{remote}", home=str(tmp_path / "publisher"))
+    src = make_dataset(tmp_path / "src" / "tg")
+    etc.register(src, config=cfg)
+    etc.push("tg", config=cfg)
+    (src / "data" / "train" / "more.csv").write_text("1,2\n")
+    etc.register(src, "tg", config=cfg, force=True)
+    etc.push("tg", config=cfg)
+    sensor = EtcDatasetSensor(task_id="t", name="tg@stable")
+    assert sensor.poke({}).is_done is False  # two versions, no tag yet
+    etc.tag("tg@1", "stable", config=cfg)
+    done = sensor.poke({})
+    assert done.is_done and done.xcom_value == "tg@1"
+    assert EtcDatasetSensor(task_id="l", name="tg@latest").poke({}).xcom_value == "tg@2"
+
+    async def first_event() -> dict:
+        async for event in EtcDatasetTrigger("tg", None, "etc_default", 0.1, tag="stable").run():
+            return event.payload
+        raise AssertionError("no event")
+
+    assert asyncio.run(first_event()) == {"status": "found", "ref": "tg@1"}
+
+
+@pytest.mark.parametrize("ref", ["ds@", "ds@-1", "ds@1234567890", "ds@.x", "bad name@2"])
 def test_sensor_refuses_a_malformed_ref_with_the_core_rule(ref: str) -> None:
-    # etc.parse_ref, not a parser of its own: "ds@x" is an error, not a wait for dataset "ds@x"'s "x".
+    # the core rule, not a parser of its own: an over-long version or a tag that breaks the name rule is an error.
     with pytest.raises(etc.InvalidNameError):
         EtcDatasetSensor(task_id="bad", name=ref)._wanted()
 

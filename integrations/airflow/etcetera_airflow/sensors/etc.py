@@ -15,13 +15,15 @@ except ImportError:  # pragma: no cover - Airflow 3.1
     from airflow.configuration import conf  # type: ignore[no-redef]
 
 from etcetera_airflow.hooks.etc import EtcHook
-from etcetera_airflow.triggers.etc import EtcDatasetTrigger, found_version
+from etcetera.names import parse_ref_or_tag
+from etcetera_airflow.triggers.etc import EtcDatasetTrigger, look_up
 
 
 class EtcDatasetSensor(BaseSensorOperator):
     """Succeed once `name` (any version, or `version`) is on the remote; the XCom is "name@version".
 
-    `name` is templated and may be "name@version" itself, e.g. an EtcPushOperator's output.
+    `name` is templated and may be "name@version" itself, e.g. an EtcPushOperator's output, or
+    "name@TAG", which waits until the tag exists and returns the version it points at.
 
     With `deferrable=True` the wait happens in the triggerer and frees the worker slot; the
     default is `[operators] default_deferrable`, as for Airflow's own sensors.
@@ -45,19 +47,21 @@ class EtcDatasetSensor(BaseSensorOperator):
         self.etc_conn_id = etc_conn_id
         self.deferrable = deferrable
 
-    def _wanted(self) -> tuple[str, int | None]:
-        """(name, version): `name` may be "name@version" (e.g. an EtcPushOperator's XCom)."""
-        name, at = etc.parse_ref(str(self.name))
-        version = self.version if self.version not in (None, "", "None") else at
-        return name, None if version is None else int(version)
+    def _wanted(self) -> tuple[str, int | None, str | None]:
+        """(name, version, tag): `name` may be "name@version" (e.g. an EtcPushOperator's XCom) or "name@TAG"."""
+        ref = parse_ref_or_tag(str(self.name))
+        if self.version not in (None, "", "None"):
+            return ref.name, int(self.version), None
+        return ref.name, ref.version, ref.tag
 
     def poke(self, context: Context) -> PokeReturnValue:
-        name, version = self._wanted()
+        name, version, tag = self._wanted()
         hook = EtcHook(etc_conn_id=self.etc_conn_id)
-        found = found_version(hook.versions(name), version)
+        with hook.repository() as repo:
+            found = look_up(repo, name, version, tag)
         if found is None:
-            self.log.info("waiting for %s on %s", name if version is None else f"{name}@{version}",
-                          hook.get_config().url)
+            at = version if version is not None else tag
+            self.log.info("waiting for %s on %s", name if at is None else f"{name}@{at}", hook.get_config().url)
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(is_done=True, xcom_value=f"{name}@{found}")
 
@@ -67,8 +71,9 @@ class EtcDatasetSensor(BaseSensorOperator):
         first = self.poke(context)
         if first.is_done:
             return first.xcom_value
+        name, version, tag = self._wanted()
         self.defer(
-            trigger=EtcDatasetTrigger(*self._wanted(), str(self.etc_conn_id), float(self.poke_interval)),
+            trigger=EtcDatasetTrigger(name, version, str(self.etc_conn_id), float(self.poke_interval), tag=tag),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
         )

@@ -19,6 +19,14 @@ def found_version(versions: list[int], version: int | None) -> int | None:
     return version if version in versions else None
 
 
+def look_up(repo: etc.Repository, name: str, version: int | None, tag: str | None = None) -> int | None:
+    """One poll: the version that satisfies the wait for `name` (at `version`, or where `tag`
+    points once it exists; `latest` is any version), else None."""
+    if tag is not None and tag != "latest":
+        return repo.tags(name).get(tag)
+    return found_version(repo.versions(name), version)
+
+
 class EtcDatasetTrigger(BaseTrigger):
     """Poll the remote of connection `etc_conn_id` until `name` (at `version`) is published.
 
@@ -28,19 +36,20 @@ class EtcDatasetTrigger(BaseTrigger):
     """
 
     def __init__(self, name: str, version: int | None = None, etc_conn_id: str = "etc_default",
-                 poke_interval: float = 30.0) -> None:
+                 poke_interval: float = 30.0, tag: str | None = None) -> None:
         super().__init__()
         self.name = name
         self.version = version
         self.etc_conn_id = etc_conn_id
         self.poke_interval = poke_interval
+        self.tag = tag
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and arguments; no secret is serialized, only the connection id."""
         return (
             "etcetera_airflow.triggers.etc.EtcDatasetTrigger",
             {"name": self.name, "version": self.version, "etc_conn_id": self.etc_conn_id,
-             "poke_interval": self.poke_interval},
+             "poke_interval": self.poke_interval, "tag": self.tag},
         )
 
     async def _config(self) -> etc.Config:
@@ -67,11 +76,10 @@ class EtcDatasetTrigger(BaseTrigger):
             with etc.Repository(config) as repo:
                 while True:
                     try:
-                        versions = await asyncio.to_thread(repo.versions, self.name)
+                        found = await asyncio.to_thread(look_up, repo, self.name, self.version, self.tag)
                     except etc.TransientError as exc:
                         self.log.warning("%s: %s; polling again in %ss", self._wanted(), exc, self.poke_interval)
                     else:
-                        found = found_version(versions, self.version)
                         if found is not None:
                             yield TriggerEvent({"status": "found", "ref": f"{self.name}@{found}"})
                             return
@@ -82,4 +90,5 @@ class EtcDatasetTrigger(BaseTrigger):
             yield TriggerEvent({"status": "error", "message": str(exc)})
 
     def _wanted(self) -> str:
-        return self.name if self.version is None else f"{self.name}@{self.version}"
+        at = self.version if self.version is not None else self.tag
+        return self.name if at is None else f"{self.name}@{at}"
