@@ -134,3 +134,13 @@ def parse_ref_or_tag(ref: str) -> Ref:
     except InvalidNameError:
         raise InvalidNameError(f"invalid version or tag in {ref!r}: use name@N (a version) or name@TAG "
                                f"(letters, digits, '.', '_', '-')") from None
+
+
+def dataset_uri(url: str, name: str) -> str:
+    """The URI that names dataset `name` on remote `url` across tools (Airflow assets, OpenLineage,
+    Prefect assets, Dagster's `dagster/uri`): etc://<scheme>/<bucket-or-path>/<name>, so
+    s3://bucket/prefix -> etc://s3/bucket/prefix/<name>, file:///srv/etc -> etc://file/srv/etc/<name>."""
+    scheme, _, rest = url.partition("://")
+    rest = rest.strip("/")
+    location = f"{scheme.lower()}/{rest}" if rest else scheme.lower()
+    return f"etc://{location}/{check_name(name)}"

@@ -196,3 +196,11 @@ def test_manifest_bytes_are_plain_gzip_json_whatever_the_file_count():
         assert [f["path"] for f in doc["files"]] == [f.path for f in files]
         assert raw == gzip.compress(json.dumps(doc, separators=(",", ":")).encode(), compresslevel=6, mtime=0)
         assert Manifest.from_bytes(raw, "x").files == files
+
+
+def test_dataset_uri_is_one_rule_for_every_tool():
+    assert etc.dataset_uri("s3://bucket/prefix/", "birds") == "etc://s3/bucket/prefix/birds"
+    assert etc.dataset_uri("S3://bucket", "birds") == "etc://s3/bucket/birds"
+    assert etc.dataset_uri("file:///srv/etc", "birds") == "etc://file/srv/etc/birds"
+    with pytest.raises(etc.InvalidNameError):
+        etc.dataset_uri("s3://bucket", "../x")

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
-from etcetera import Config, ConfigError
+from etcetera import Config, ConfigError, dataset_uri
 from etcetera.config import ConfigKey, config_keys
 
 CONN_TYPE = "etcetera"
@@ -138,12 +138,4 @@ def secret_values(config: Config) -> list[str]:
     return out
 
 
-def asset_uri(url: str, name: str) -> str:
-    """The Airflow Asset URI of dataset `name` on remote `url`: etc://<backend>/<bucket-or-path>/<name>.
-
-    s3://bucket/prefix -> etc://s3/bucket/prefix/<name>; file:///srv/etc -> etc://file/srv/etc/<name>.
-    """
-    scheme, _, rest = url.partition("://")
-    rest = rest.strip("/")
-    location = f"{scheme.lower()}/{rest}" if rest else scheme.lower()
-    return f"etc://{location}/{name}"
+asset_uri = dataset_uri  # the Airflow Asset URI: etcetera.dataset_uri, one rule for every plugin

@@ -12,12 +12,7 @@ import etcetera
 __all__ = ["RemoteDataset", "content_version", "dataset_uri"]
 
 
-def dataset_uri(url: str, name: str) -> str:
-    """The dataset's URI: etc://<scheme>/<bucket-or-path>/<name>, the form the Airflow and Prefect
-    plugins use too (s3://bucket/prefix -> etc://s3/bucket/prefix/<name>)."""
-    scheme, _, rest = url.partition("://")
-    rest = rest.strip("/")
-    return f"etc://{scheme.lower()}/{rest}/{name}" if rest else f"etc://{scheme.lower()}/{name}"
+dataset_uri = etcetera.dataset_uri  # etc://<scheme>/<bucket-or-path>/<name>, one rule for every plugin
 
 
 def content_version(repo: etcetera.Repository, name: str, version: int) -> str:

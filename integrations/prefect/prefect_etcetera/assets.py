@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import etcetera
+
 __all__ = ["dataset_uri", "record_materialized", "record_upstream"]
 
 
-def dataset_uri(url: str, name: str) -> str:
-    """The asset key of dataset `name` on remote `url`: etc://<scheme>/<bucket-or-path>/<name>, the
-    form the Airflow and Dagster plugins use (s3://bucket/prefix -> etc://s3/bucket/prefix/<name>)."""
-    scheme, _, rest = url.partition("://")
-    rest = rest.strip("/")
-    return f"etc://{scheme.lower()}/{rest}/{name}" if rest else f"etc://{scheme.lower()}/{name}"
+dataset_uri = etcetera.dataset_uri  # etc://<scheme>/<bucket-or-path>/<name>, one rule for every plugin
 
 
 def _asset(uri: str, name: str) -> Any:
