@@ -133,6 +133,20 @@ class State:
             return
         yield from sorted((rel, r) for rel, r in self.files.items() if record_group(rel) == group)
 
+    def record_lines(self, group: str) -> Iterator[str]:
+        """The records of one group as stored lines (see `record_line`), in path order: what the
+        up-to-date check compares with the scan without parsing them."""
+        if self._files is None and self.records_dir is not None:
+            try:
+                fh = open(self.records_dir / group_file(group), encoding="utf-8")
+            except FileNotFoundError:
+                return
+            with fh:
+                yield from fh
+            return
+        for rel, rec in self.records(group):
+            yield record_line(rel, rec)
+
     def groups(self) -> list[str]:
         """The groups that have records."""
         if self._files is None and self.records_dir is not None:

@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Iterator
 from .catalog import SHARD_FILES, Group, GroupWriter, Root
 from .dataset import LocalFile, local_groups, validate_dataset_dir, walk_group
 from .errors import ConflictError, DatasetError, NotFoundError
-from .home import FileRecord, Home, Pending, RecordsWriter, State, cached, make_record, same_stat
+from .home import FileRecord, Home, Pending, RecordsWriter, State, cached, make_record
 from .manifest import EMPTY_SHA256, FileEntry, Part
 from .names import check_name
 from .packing import CHUNK, NewFile, Upload, chunk_list_id, chunk_ranges, hash_range, plan_uploads
@@ -142,14 +142,16 @@ def _unchanged(path: Path, groups: list[str], state: State) -> tuple[int, int] |
     dirs: list[str] = []
     files = nbytes = 0
     for group in groups:
-        records = state.records(group)
+        lines = state.record_lines(group)
         for f in walk_group(path, group, dirs):
-            rec = next(records, None)
-            if rec is None or rec[0] != f.rel or not same_stat(rec[1], f):
+            # The stored line of an unchanged file starts with its path and stat and ends with its mode.
+            line = next(lines, "")
+            if not (line.startswith(f"{f.rel}\t{f.size}\t{f.mtime_ns}\t{f.ino}\t")
+                    and line.endswith("\t1\n" if f.executable else "\t0\n")):
                 return None
             files += 1
             nbytes += f.size
-        if next(records, None) is not None:
+        if next(lines, None) is not None:
             return None
     return (files, nbytes) if sorted(dirs) == state.dirs else None
 
