@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple
@@ -71,30 +72,33 @@ def walk_files(root: Path | str, rel: str = "", empty_dirs: list[str] | None = N
     path-ordered streams without being held whole.  Empty folders are appended to `empty_dirs`;
     the top-level entry `skip` is left out."""
     folder = os.path.join(root, rel) if rel else str(root)
+    keyed: list[str] = []  # names, folders with a trailing '/': no DirEntry (and its cached stat) is kept
+    empty = True
     with os.scandir(folder) as it:
-        entries = list(it)
-    if not entries and rel and empty_dirs is not None:
+        for entry in it:
+            empty = False
+            if not rel and entry.name == skip:
+                continue
+            if BAD_CHARS.search(entry.name):
+                raise DatasetError(f"{entry.path!r}: file names may not contain control characters or backslashes")
+            if entry.is_symlink():
+                raise DatasetError(f"{entry.path} is a symbolic link: datasets hold plain files; copy the target in instead")
+            if entry.is_dir(follow_symlinks=False):
+                keyed.append(entry.name + "/")
+            elif entry.is_file(follow_symlinks=False):
+                keyed.append(entry.name)
+            else:
+                raise DatasetError(f"{entry.path} is not a regular file: remove it from the dataset")
+    if empty and rel and empty_dirs is not None:
         empty_dirs.append(rel.rstrip("/"))
-    keyed = []
-    for entry in entries:
-        if not rel and entry.name == skip:
-            continue
-        if BAD_CHARS.search(entry.name):
-            raise DatasetError(f"{entry.path!r}: file names may not contain control characters or backslashes")
-        if entry.is_symlink():
-            raise DatasetError(f"{entry.path} is a symbolic link: datasets hold plain files; copy the target in instead")
-        if entry.is_dir(follow_symlinks=False):
-            keyed.append((entry.name + "/", entry))
-        elif entry.is_file(follow_symlinks=False):
-            keyed.append((entry.name, entry))
-        else:
-            raise DatasetError(f"{entry.path} is not a regular file: remove it from the dataset")
-    keyed.sort(key=lambda k: k[0])
-    for key, entry in keyed:
+    keyed.sort()
+    for key in keyed:
         if key[-1] == "/":
             yield from walk_files(root, rel + key, empty_dirs)
         else:
-            st = entry.stat(follow_symlinks=False)
+            st = os.lstat(os.path.join(folder, key))
+            if not stat.S_ISREG(st.st_mode):  # replaced since it was listed
+                raise DatasetError(f"{os.path.join(folder, key)} is not a regular file: remove it from the dataset")
             yield LocalFile(rel + key, st.st_size, st.st_mtime_ns, st.st_ino, bool(st.st_mode & 0o100))
 
 
