@@ -162,7 +162,7 @@ def _fetch_batch(remote: Remote, batch: list[FileEntry], local: _LocalGroup | No
             to_fetch.append(fe)
     download(remote.storage, to_fetch, staged, where, workers, bar)
     for fe in batch:
-        target = staged / fe.path
+        target = f"{staged}/{fe.path}"
         os.chmod(target, 0o755 if fe.executable else 0o644)
         st = os.stat(target)
         chunks = [p.obj for p in fe.parts] if len(fe.parts) > 1 else None

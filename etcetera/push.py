@@ -11,12 +11,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
+import shutil
+import stat
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from .catalog import SHARD_FILES, Group, GroupWriter, Root
 from .dataset import LocalFile, local_groups, validate_dataset_dir, walk_group
@@ -136,24 +139,52 @@ def _recover_pending(remote: Remote, name: str, state: State, latest: int | None
 def _unchanged(path: Path, groups: list[str], state: State) -> tuple[int, int] | None:
     """(files, bytes) when the folder is exactly as the state records it (same paths, stats, modes
     and empty folders), so its content is the recorded version's; else None.  A merge of the
-    path-ordered scan with the path-ordered records, one group at a time."""
+    path-ordered scan with the path-ordered stored records, one group at a time, that compares
+    text instead of building records: this is all an unchanged re-push costs."""
     if state.dirs is None or set(state.groups()) - set(groups):
         return None
     dirs: list[str] = []
     files = nbytes = 0
     for group in groups:
         lines = state.record_lines(group)
-        for f in walk_group(path, group, dirs):
-            # The stored line of an unchanged file starts with its path and stat and ends with its mode.
-            line = next(lines, "")
-            if not (line.startswith(f"{f.rel}\t{f.size}\t{f.mtime_ns}\t{f.ino}\t")
-                    and line.endswith("\t1\n" if f.executable else "\t0\n")):
-                return None
-            files += 1
-            nbytes += f.size
-        if next(lines, None) is not None:
+        counted = _same_as_recorded(str(path) if group == "." else f"{path}/{group}",
+                                    "" if group == "." else f"{group}/", lines, dirs)
+        if counted is None or next(lines, None) is not None:
             return None
+        files += counted[0]
+        nbytes += counted[1]
     return (files, nbytes) if sorted(dirs) == state.dirs else None
+
+
+def _same_as_recorded(folder: str, rel: str, lines: Iterator[str], dirs: list[str]) -> tuple[int, int] | None:
+    """Whether the files below `folder` are, in path order, the next stored record lines: same
+    path, size, mtime, inode and mode (anything else, a link included, is a change: the full
+    push that follows applies the dataset rules).  (files, bytes), or None at the first change."""
+    files = nbytes = 0
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted((e.name + "/" if e.is_dir(follow_symlinks=False) else e.name, e)
+                             for e in it if rel or e.name != "data")
+    except FileNotFoundError:
+        return (0, 0) if rel else None
+    if not entries and rel:
+        dirs.append(rel[:-1])
+    for key, entry in entries:
+        if key[-1] == "/":
+            below = _same_as_recorded(entry.path, rel + key, lines, dirs)
+            if below is None:
+                return None
+            files += below[0]
+            nbytes += below[1]
+            continue
+        st = entry.stat(follow_symlinks=False)
+        line = next(lines, "")
+        if not (line.startswith(f"{rel}{key}\t{st.st_size}\t{st.st_mtime_ns}\t{st.st_ino}\t")
+                and line[-2] == ("1" if st.st_mode & 0o100 else "0") and stat.S_ISREG(st.st_mode)):
+            return None
+        files += 1
+        nbytes += st.st_size
+    return files, nbytes
 
 
 @dataclass
@@ -230,9 +261,10 @@ class _Job:
         dirs: list[str] = []
         nonempty = False
         batch_size = BATCH_SHARDS * self.shard_files  # whole shards: the writer is empty after each batch
-        for batch in _batched(walk_group(self.path, group, dirs), batch_size):
+        hashed = ((batch, _hash_batch(self.path, batch, records, pool))
+                  for batch in _batched(walk_group(self.path, group, dirs), batch_size))
+        for batch, hashes in _ahead(hashed):  # the next batch is scanned and hashed during this one's upload
             sizes.clear()
-            hashes = _hash_batch(self.path, batch, records, pool)
             last = batch[-1].rel
             known: dict[str, tuple[Part, ...]] = {}
             from_latest = latest.upto(last, sizes) if latest else []
@@ -243,7 +275,7 @@ class _Job:
                 out.same = len(from_latest) == len(batch) and all(
                     fe.path == f.rel and fe.sha256 == h[0] and fe.executable == f.executable
                     for fe, f, h in zip(from_latest, batch, hashes))
-            fresh = [NewFile(os.path.join(self.path, f.rel), f.size, *h, group) for f, h in zip(batch, hashes)
+            fresh = [NewFile(f"{self.path}/{f.rel}", f.size, *h, group) for f, h in zip(batch, hashes)
                      if f.size > 0 and h[0] not in known]
             if not dry:
                 parts, uploads = plan_uploads(fresh, self.workers)
@@ -294,6 +326,49 @@ class _Records:
         while self._head is not None and self._head[0] < rel:
             self._head = next(self._it, None)
         return self._head[1] if self._head is not None and self._head[0] == rel else None
+
+
+T = TypeVar("T")
+
+
+def _ahead(items: Iterator[T]) -> Iterator[T]:
+    """The items of `items`, each produced in a background thread while the caller works on the
+    one before (at most one waits), so scanning and hashing overlap uploading."""
+    q: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    end = object()
+
+    def put(item: object) -> None:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                pass
+
+    def produce() -> None:
+        try:
+            for item in items:
+                put((True, item))
+                if stop.is_set():
+                    return
+            put((True, end))
+        except BaseException as exc:  # raised in the caller's thread
+            put((False, exc))
+
+    thread = threading.Thread(target=produce, name="etc-scan", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _batched(items: Iterable[LocalFile], n: int) -> Iterator[list[LocalFile]]:
@@ -378,9 +453,9 @@ def _hash_batch(root: Path, files: list[LocalFile], records: _Records,
             run_bytes += f.size
 
     def hash_run(run: list[int]) -> list[str]:
-        return [hash_range(root / files[i].rel, 0, files[i].size) for i in run]
+        return [hash_range(f"{root}/{files[i].rel}", 0, files[i].size) for i in run]
 
-    pieces = {i: [pool.submit(hash_range, root / files[i].rel, offset, length)
+    pieces = {i: [pool.submit(hash_range, f"{root}/{files[i].rel}", offset, length)
                   for offset, length in chunk_ranges(files[i].size)] for i in chunked}
     for run, shas in zip(runs, pool.map(hash_run, runs)):
         for i, sha in zip(run, shas):
