@@ -2,7 +2,8 @@
 
     python -m bench            three shapes on a moto S3 server and on file://, vs the references
     python -m bench --quick    a tiny smoke run (under a minute): checks the harness still works
-    python -m bench --scale    50,000 x 1 KiB: seconds per 10k files, vs aws s3 sync, listing latency
+    python -m bench --scale    many 1 KiB files (default 100,000 and 1,300,000) on file://: peak RSS and
+                               seconds per 10k files of each command, a partial pull, listing 10k datasets
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale-steps", default=",".join(map(str, data.SCALE_STEPS)), metavar="N,N",
                    help="file counts for --scale (default %(default)s)")
     p.add_argument("--scale-aws", default=None, metavar="N,N",
-                   help="counts at which aws s3 sync is timed in --scale (default: all steps)")
+                   help="counts at which --scale also pushes and pulls on a moto S3 server, with aws s3 sync "
+                        "(default: none)")
+    p.add_argument("--scale-listing", type=int, default=10_000, metavar="N",
+                   help="datasets and versions for the listing measures of --scale (default %(default)s; 0: skip)")
     p.add_argument("--repeat", type=int, default=None, help="runs per measurement, fastest kept (default 2, quick 1)")
     p.add_argument("--workers", type=int, default=16, help="parallel transfers for etcetera and boto3 (default 16)")
     p.add_argument("--only", choices=["s3", "file"], help="run only the S3 or only the file:// part")
@@ -41,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(RESULTS), help="folder for the JSON results (default bench/results)")
     args = p.parse_args(argv)
 
-    find_aws()
+    need_aws = not args.scale or bool(args.scale_aws)
+    if need_aws:
+        find_aws()
     repeat = args.repeat or (1 if args.quick or args.scale else 2)
     shapes = data.QUICK if args.quick else data.FULL
     if args.shapes:
@@ -49,12 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         shapes = [s for s in shapes if s.name in keep]
     work = Path(tempfile.mkdtemp(prefix="etc-bench-", dir=args.workdir))
     started = time.time()
-    bench = Bench(work, repeat, args.workers, log=lambda s: print(s, file=sys.stderr, flush=True))
+    bench = Bench(work, repeat, args.workers, log=lambda s: print(s, file=sys.stderr, flush=True), aws=need_aws)
     try:
         if args.scale:
             steps = [int(x) for x in args.scale_steps.split(",")]
-            aws_steps = [int(x) for x in args.scale_aws.split(",")] if args.scale_aws else steps
-            bench.scale(steps, aws_steps)
+            aws_steps = [int(x) for x in args.scale_aws.split(",")] if args.scale_aws else []
+            bench.scale(steps, aws_steps, args.scale_listing)
         else:
             if args.only in (None, "s3"):
                 with moto_process() as endpoint:

@@ -27,7 +27,7 @@ class Shape:
 
 FULL = [Shape("small", 2000, 4 * KiB), Shape("medium", 200, 1 * MiB), Shape("large", 1, 256 * MiB)]
 QUICK = [Shape("small", 200, 4 * KiB), Shape("medium", 10, 1 * MiB), Shape("large", 1, 40 * MiB)]
-SCALE_STEPS = [10_000, 50_000]
+SCALE_STEPS = [100_000, 1_300_000]
 SCALE_SIZE = 1 * KiB
 
 
@@ -72,3 +72,17 @@ def fingerprint(root: Path) -> dict[str, str]:
                     h.update(block)
             out[path.relative_to(root).as_posix()] = h.hexdigest()
     return out
+
+
+def generate_many(root: Path, count: int, partitions: int = 10, size: int = SCALE_SIZE, per_folder: int = 1000) -> Path:
+    """`count` files of `size` random bytes in `partitions` equal partitions, `per_folder` files per
+    folder: the scale run's dataset, written as fast as Python can create files."""
+    block = os.urandom(size + count)  # one pool of random bytes, read at a different offset per file
+    for i in range(count):
+        part, j = i % partitions, i // partitions
+        folder = root / "data" / f"p{part:02d}" / f"{j // per_folder:05d}"
+        if j % per_folder == 0:
+            folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"f{j:07d}.bin", "wb") as fh:
+            fh.write(block[i % count:i % count + size])
+    return root

@@ -98,22 +98,7 @@ def targets(rows: dict, large_shape: str | None) -> list[dict[str, Any]]:
             if etc and cp and floor:
                 add(f"  (supplementary) file:// {op} {shape}: above the start-up floor (etc list) / cp -r",
                     max(0.0, etc.seconds - floor.seconds) / cp.seconds, 3.0)
-    scale = [r for r in rows.values() if r.mode == "scale" and r.tool == ETC and r.op in ("push", "pull")]
-    for op in ("push", "pull"):
-        steps = sorted((r for r in scale if r.op == op), key=lambda r: r.extra["files"])
-        if len(steps) >= 2:
-            add(f"scale {op}: s/10k files at {steps[-1].extra['files']} / at {steps[0].extra['files']} (linear)",
-                steps[-1].extra["per_10k_files"] / steps[0].extra["per_10k_files"], 1.3)
-    for r in (r for r in scale if r.op == "push"):
-        add(f"scale push {r.shape}: etcetera / aws s3 sync", ratio(r, _get(rows, "scale", r.shape, "push", AWS)), 0.1)
-        repush, floor = _get(rows, "scale", r.shape, "re-push unchanged", ETC), _get(rows, "scale", r.shape, "etc list -r", ETC)
-        add(f"scale re-push unchanged {r.shape}: / full push", ratio(repush, r), 0.05)
-        if repush and floor:
-            add(f"  (supplementary) scale re-push unchanged {r.shape}: above the start-up floor (etc list -r) / full push",
-                max(0.0, repush.seconds - floor.seconds) / r.seconds, 0.05)
-    for r in rows.values():
-        if r.mode == "scale" and r.op in ("etc list", "etc list -r", "etc.dataset()", "etc.ls(remote=True)"):
-            add(f"scale {r.op} {r.shape}: seconds", r.seconds, 1.0, "s")
+    out.extend(scale_targets(rows))
     return out
 
 
@@ -129,3 +114,51 @@ def write_json(path: Path, meta: dict, rows: dict, found: list[dict]) -> None:
     doc = {**meta, "rows": [{**dataclasses.asdict(r), "mb_per_s": r.mbps} for r in rows.values()], "targets": found}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+SCALE_RSS_OPS = ("register", "push", "re-push unchanged", "pull", "partial pull", "info -r")
+
+
+def scale_targets(rows: dict) -> list[dict[str, Any]]:
+    """The targets of issue 13 that a `--scale` run measured."""
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, limit: float, unit: str = "x") -> None:
+        if value is not None:
+            out.append({"target": name, "value": round(value, 4), "limit": limit, "unit": unit, "holds": value <= limit})
+
+    scale = [r for r in rows.values() if r.mode == "scale" and r.tool == ETC and r.shape.endswith(" x 1 KiB")]
+    sizes = sorted({r.extra["files"] for r in scale if r.op == "push"})
+    if not sizes:
+        return out
+    small, big = sizes[0], sizes[-1]
+
+    def row(op: str, n: int) -> Row | None:
+        return next((r for r in scale if r.op == op and r.shape == f"{n} x 1 KiB"), None)
+
+    for op in SCALE_RSS_OPS:
+        r = row(op, big)
+        add(f"scale {op} {big} files: peak RSS", r.max_rss_mb if r else None, 500, "MB")
+        first = row(op, small)
+        if r and first and big > small and first.max_rss_mb:
+            add(f"  (supplementary) scale {op}: peak RSS at {big} / at {small} files (flat)",
+                r.max_rss_mb / first.max_rss_mb, 1.25)
+    if big > small:
+        for op in ("push", "pull"):
+            a, b = row(op, big), row(op, small)
+            if a and b:
+                add(f"scale {op}: s/10k files at {big} / at {small} (linear)",
+                    a.extra["per_10k_files"] / b.extra["per_10k_files"], 1.25)
+    for n in sizes:
+        pull, part, push = row("pull", n), row("partial pull", n), row("push", n)
+        repush = row("re-push unchanged", n)
+        if pull and part:
+            add(f"scale partial pull 1 of 10 partitions {n} files: / full pull time", part.seconds / pull.seconds, 0.2)
+            add(f"scale partial pull 1 of 10 partitions {n} files: metadata bytes / full pull's",
+                part.extra["metadata_bytes"] / part.extra["full_metadata_bytes"], 0.15)
+        if push and repush:
+            add(f"scale re-push unchanged {n} files: / full push", repush.seconds / push.seconds, 0.05)
+    for r in rows.values():
+        if r.mode == "scale" and r.op in ("etc list -r", "etc versions") and "datasets /" in r.shape:
+            add(f"scale {r.op} with {r.shape}: seconds", r.seconds, 2.0, "s")
+    return out

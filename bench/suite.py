@@ -70,14 +70,14 @@ def compile_bytecode() -> None:
 class Bench:
     """Runs operations in child processes and keeps the best (fastest) of the repeats per row."""
 
-    def __init__(self, work: Path, repeat: int, workers: int, log=print) -> None:
+    def __init__(self, work: Path, repeat: int, workers: int, log=print, aws: bool = True) -> None:
         self.work, self.repeat, self.workers, self.log = work, repeat, workers, log
         self.rows: dict[tuple[str, str, str, str], Row] = {}
         self.env = aws_env(str(work))
         self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), self.env.get("PYTHONPATH")]))
         self.env.pop("ETC_CONFIG", None)
         compile_bytecode()
-        self.aws = find_aws()
+        self.aws = find_aws() if aws else ""
 
     # ------------------------------------------------------------ recording
     def record(self, mode: str, shape: str, op: str, tool: str, m: Measured, nbytes: int, **extra: Any) -> None:
@@ -209,40 +209,104 @@ class Bench:
             shutil.rmtree(remote)
         shutil.rmtree(src)
 
-    def scale(self, steps: list[int], aws_steps: list[int]) -> None:
-        """Many tiny files: seconds per 10k files at each step, vs aws s3 sync, and listing latency."""
-        shape = Shape("scale", max(steps), data.SCALE_SIZE)
+    def scale(self, steps: list[int], aws_steps: list[int], listing: int = 10_000) -> None:
+        """Many tiny files in 10 equal partitions on file://, at each step: seconds per 10k files
+        and peak RSS of every command (issue 13), a partial pull of 1 partition against the full
+        pull (time and metadata bytes read), then listing with `listing` datasets and versions.
+        At the `aws_steps`, the same push and pull on a moto S3 server, and aws s3 sync's push."""
+        for n in steps:
+            self.log(f"generating {n} files")
+            src = data.generate_many(self.work / f"src-scale-{n}", n)
+            self.scale_step(n, src)
+            if n in aws_steps:
+                self.scale_s3(n, src)
+            shutil.rmtree(src)
+        if listing:
+            self.scale_listing(listing)
+
+    def scale_step(self, n: int, src: Path) -> None:
+        label, name, size = f"{n} x 1 KiB", f"scale-{n}", data.SCALE_SIZE
+        remote = self.work / "scale-remote"
+        shutil.rmtree(remote, ignore_errors=True)
+        url = f"file://{remote}"
+        up = self.etc_config("home-push", url, None)
+        m = self.etc_cli(up, "register", str(src), name)
+        self.record("scale", label, "register", ETC, m, n * size, files=n, per_10k_files=m.seconds * 10_000 / n)
+        m, rep = self.etc("push", up, name)
+        self.record("scale", label, "push", ETC, m, n * size, files=n, in_process_seconds=rep["in_process_seconds"],
+                    per_10k_files=m.seconds * 10_000 / n)
+        m, rep = self.etc("push", up, name)
+        assert rep["up_to_date"], rep
+        self.record("scale", label, "re-push unchanged", ETC, m, 0, in_process_seconds=rep["in_process_seconds"])
+        down = self.etc_config("home-pull", url, None)
+        m, rep = self.etc("pull", down, name)
+        full_meta = metadata_bytes(remote, name, None)
+        self.record("scale", label, "pull", ETC, m, n * size, files=n, in_process_seconds=rep["in_process_seconds"],
+                    per_10k_files=m.seconds * 10_000 / n, metadata_bytes=full_meta)
+        if n <= 200_000:
+            self.verify(src, self.work / "home-pull" / name, ETC)
+        shutil.rmtree(self.work / "home-pull")
+        part = self.etc_config("home-part", url, None)
+        m = self.etc_cli(part, "pull", name, "-p", "p03")
+        self.record("scale", label, "partial pull", ETC, m, n * size // 10, files=n // 10,
+                    metadata_bytes=metadata_bytes(remote, name, "p03"), full_metadata_bytes=full_meta)
+        shutil.rmtree(self.work / "home-part")
+        self.record("scale", label, "info -r", ETC, self.etc_cli(down, "info", "-r", name), 0)
+        self.record("scale", label, FLOOR, ETC, self.etc_cli(down, "list"), 0, command="etc list")
+        shutil.rmtree(self.work / "home-push")
+        shutil.rmtree(remote)
+
+    def scale_s3(self, n: int, src: Path) -> None:
+        label, name, size = f"{n} x 1 KiB", f"scale-{n}", data.SCALE_SIZE
         with moto_process() as endpoint:
-            for n in steps:
-                bucket = make_bucket(endpoint)  # one per step and tool: moto lists a whole bucket
-                self.log(f"generating {n} files")
-                src = data.generate(self.work / f"src-scale-{n}", shape, n)
-                label, name = f"{n} x 1 KiB", f"scale-{n}"
-                url = f"s3://{bucket}/etc-{n}"
-                up = self.etc_config("home-push", url, endpoint)
-                self.etc_cli(up, "register", str(src), name)
-                m, rep = self.etc("push", up, name)
-                self.record("scale", label, "push", ETC, m, n * shape.size, files=n, in_process_seconds=rep["in_process_seconds"],
-                            per_10k_files=m.seconds * 10_000 / n)
-                down = self.etc_config("home-pull", url, endpoint)
-                m, rep = self.etc("push", up, name)
-                assert rep["up_to_date"], rep
-                self.record("scale", label, "re-push unchanged", ETC, m, 0, in_process_seconds=rep["in_process_seconds"])
-                m, rep = self.etc("pull", down, name)
-                self.record("scale", label, "pull", ETC, m, n * shape.size, files=n, in_process_seconds=rep["in_process_seconds"],
-                            per_10k_files=m.seconds * 10_000 / n)
-                self.record("scale", label, "etc list", ETC, self.etc_cli(down, "list"), 0)
-                self.record("scale", label, "etc list -r", ETC, self.etc_cli(down, "list", "-r"), 0)
-                m, rep = self.etc("open", down, name)
-                self.record("scale", label, "etc.dataset()", ETC, Measured(rep["dataset_seconds"], m.max_rss_mb, ""), 0)
-                self.record("scale", label, "etc.ls(remote=True)", ETC,
-                            Measured(rep["ls_remote_seconds"], m.max_rss_mb, ""), 0)
-                shutil.rmtree(self.work / "home-push")
-                shutil.rmtree(self.work / "home-pull")
-                if n in aws_steps:
-                    bucket = make_bucket(endpoint)
-                    m = self.exec(self.aws, "s3", "sync", str(src), f"s3://{bucket}/aws-{n}",
-                                  "--endpoint-url", endpoint, "--only-show-errors", "--no-progress")
-                    self.record("scale", label, "push", AWS, m, n * shape.size, files=n,
-                                per_10k_files=m.seconds * 10_000 / n)
-                shutil.rmtree(src)
+            bucket = make_bucket(endpoint)
+            url = f"s3://{bucket}/etc-{n}"
+            up = self.etc_config("home-push", url, endpoint)
+            self.etc_cli(up, "register", str(src), name)
+            m, rep = self.etc("push", up, name)
+            self.record("scale-s3", label, "push", ETC, m, n * size, files=n, per_10k_files=m.seconds * 10_000 / n)
+            down = self.etc_config("home-pull", url, endpoint)
+            m, rep = self.etc("pull", down, name)
+            self.record("scale-s3", label, "pull", ETC, m, n * size, files=n, per_10k_files=m.seconds * 10_000 / n)
+            shutil.rmtree(self.work / "home-push")
+            shutil.rmtree(self.work / "home-pull")
+            m = self.exec(self.aws, "s3", "sync", str(src), f"s3://{bucket}/aws-{n}",
+                          "--endpoint-url", endpoint, "--only-show-errors", "--no-progress")
+            self.record("scale-s3", label, "push", AWS, m, n * size, files=n, per_10k_files=m.seconds * 10_000 / n)
+
+    def scale_listing(self, count: int) -> None:
+        """`etc list -r` with `count` datasets and `etc versions` with `count` versions: one small
+        version's root copied under many names and numbers (listing reads keys only)."""
+        remote = self.work / "list-remote"
+        shutil.rmtree(remote, ignore_errors=True)
+        src = data.generate_many(self.work / "src-tiny", 10)
+        cfg = self.etc_config("home-list", f"file://{remote}", None)
+        self.etc_cli(cfg, "register", str(src), "tiny")
+        self.etc_cli(cfg, "push", "tiny")
+        root = next((remote / "datasets" / "tiny").iterdir())
+        for i in range(count):
+            folder = remote / "datasets" / f"d{i:05d}"
+            folder.mkdir()
+            os.link(root, folder / root.name)
+        for v in range(2, count + 1):
+            os.link(root, root.parent / f"{v:010d}.json.gz")
+        label = f"{count} datasets / versions"
+        self.record("scale", label, "etc list -r", ETC, self.etc_cli(cfg, "list", "-r"), 0, datasets=count + 1)
+        self.record("scale", label, "etc versions", ETC, self.etc_cli(cfg, "versions", "tiny"), 0, versions=count)
+        shutil.rmtree(remote)
+        shutil.rmtree(src)
+        shutil.rmtree(self.work / "home-list")
+
+
+def metadata_bytes(remote: Path, name: str, partition: str | None) -> int:
+    """Bytes of metadata a pull of `partition` (None: all) reads from a file:// remote: the latest
+    root and the shards of the groups it needs, as the format prescribes (docs/format.md)."""
+    from etcetera.catalog import Root, read_version
+
+    folder = remote / "datasets" / name
+    raw = max(folder.iterdir()).read_bytes()
+    doc = read_version(raw, name)
+    if not isinstance(doc, Root):
+        return len(raw)
+    groups = doc.select(None if partition is None else [partition])
+    return len(raw) + sum(s.size for g in groups for s in g.shards)

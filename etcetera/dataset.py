@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple
 
 from .errors import DatasetError, InvalidNameError, PartitionNotFound
 from .names import BAD_CHARS, check_name
@@ -58,34 +59,62 @@ def scan_files(root: Path) -> tuple[list[LocalFile], list[str]]:
     Symbolic links and special files are refused: a dataset must be plain files so that a
     pull reproduces it exactly on any machine.
     """
-    files: list[LocalFile] = []
     empty_dirs: list[str] = []
+    files = list(walk_files(root, "", empty_dirs))
+    empty_dirs.sort()
+    return files, empty_dirs
 
-    def walk(folder: str, rel: str) -> None:
-        with os.scandir(folder) as it:
-            entries = list(it)
-        if not entries and rel:
-            empty_dirs.append(rel.rstrip("/"))
-        for entry in entries:
-            name = rel + entry.name
+
+def walk_files(root: Path | str, rel: str = "", empty_dirs: list[str] | None = None,
+               skip: str | None = None) -> Iterator[LocalFile]:
+    """The regular files below `root/rel`, one at a time and in path order (each folder's entries
+    are sorted as their full paths sort: 'a.txt' before 'a/x'), so a scan can be merged with other
+    path-ordered streams without being held whole.  Empty folders are appended to `empty_dirs`;
+    the top-level entry `skip` is left out."""
+    folder = os.path.join(root, rel) if rel else str(root)
+    keyed: list[str] = []  # names, folders with a trailing '/': no DirEntry (and its cached stat) is kept
+    empty = True
+    with os.scandir(folder) as it:
+        for entry in it:
+            empty = False
+            if not rel and entry.name == skip:
+                continue
             if BAD_CHARS.search(entry.name):
                 raise DatasetError(f"{entry.path!r}: file names may not contain control characters or backslashes")
             if entry.is_symlink():
-                raise DatasetError(
-                    f"{entry.path} is a symbolic link: datasets hold plain files; copy the target in instead"
-                )
+                raise DatasetError(f"{entry.path} is a symbolic link: datasets hold plain files; copy the target in instead")
             if entry.is_dir(follow_symlinks=False):
-                walk(entry.path, name + "/")
+                keyed.append(entry.name + "/")
             elif entry.is_file(follow_symlinks=False):
-                st = entry.stat(follow_symlinks=False)
-                files.append(LocalFile(name, st.st_size, st.st_mtime_ns, st.st_ino, bool(st.st_mode & 0o100)))
+                keyed.append(entry.name)
             else:
                 raise DatasetError(f"{entry.path} is not a regular file: remove it from the dataset")
+    if empty and rel and empty_dirs is not None:
+        empty_dirs.append(rel.rstrip("/"))
+    keyed.sort()
+    for key in keyed:
+        if key[-1] == "/":
+            yield from walk_files(root, rel + key, empty_dirs)
+        else:
+            st = os.lstat(os.path.join(folder, key))
+            if not stat.S_ISREG(st.st_mode):  # replaced since it was listed
+                raise DatasetError(f"{os.path.join(folder, key)} is not a regular file: remove it from the dataset")
+            yield LocalFile(rel + key, st.st_size, st.st_mtime_ns, st.st_ino, bool(st.st_mode & 0o100))
 
-    walk(str(root), "")
-    files.sort(key=lambda f: f.rel)
-    empty_dirs.sort()
-    return files, empty_dirs
+
+def walk_group(root: Path, group: str, empty_dirs: list[str] | None = None) -> Iterator[LocalFile]:
+    """The files of one group of the dataset at `root` in path order: a partition `data/<p>`, or
+    `.` (everything outside data/).  A group that is not there has no files."""
+    if group == ".":
+        return walk_files(root, "", empty_dirs, skip="data")
+    if not os.path.isdir(os.path.join(root, group)):
+        return iter(())
+    return walk_files(root, group + "/", empty_dirs)
+
+
+def local_groups(partitions: Iterable[str]) -> list[str]:
+    """The groups of a dataset with these partitions, in the order a version lists them."""
+    return [".", *sorted(f"data/{p}" for p in partitions)]
 
 
 def partition_of(rel: str, *, folder: bool = False) -> str | None:

@@ -1,8 +1,12 @@
 """The local home folder: datasets at `<home>/<name>/`, bookkeeping under `<home>/.etc/`.
 
-`.etc/state/<name>.json` remembers which remote version a local copy came from and the
-hash of every file keyed by (size, mtime, inode), so an unchanged dataset is never re-hashed
-and local edits are noticed before a pull would overwrite them.
+`.etc/state/<name>.json` remembers which remote version a local copy came from; the hash of every
+file, keyed by (size, mtime, inode), is kept beside it in `.etc/state/<name>.d/<token>/`, one
+path-sorted text file per group (partition, or `.` for the files outside data/).  So an unchanged
+dataset is never re-hashed, local edits are noticed before a pull would overwrite them, and a push
+or pull reads the records of one group at a time, merged with a path-ordered scan, instead of
+holding every file's record in memory.  State files written by earlier releases (every record in
+the one JSON file) are still read.
 """
 
 from __future__ import annotations
@@ -14,17 +18,16 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import IO, Any, Iterator, NamedTuple
 
-from .compactjson import pieces
-from .dataset import LocalFile
+from .dataset import LocalFile, partition_of
 from .errors import DatasetError
 from .names import NAME_RE, check_name
 
 
 class FileRecord(NamedTuple):
     """What the state remembers of one file: its stat when last hashed, and its content id.
-    Stored as a JSON list in this order; a named tuple, because a state holds one per file."""
+    (Earlier releases stored it as a JSON list in this order.)"""
 
     size: int
     mtime_ns: int
@@ -43,16 +46,121 @@ class Pending(NamedTuple):
     remote: str
 
 
+def group_file(group: str) -> str:
+    """The records file of a group: 'data/train' -> 'data.train.tsv', '.' -> 'outside.tsv'."""
+    return "outside.tsv" if group == "." else f"data.{group[5:]}.tsv"
+
+
+def record_group(rel: str) -> str:
+    p = partition_of(rel)
+    return f"data/{p}" if p is not None else "."
+
+
+def record_line(rel: str, rec: FileRecord) -> str:
+    """One record as a line: path, size, mtime, inode, sha256, chunk ids (comma-separated),
+    executable (1/0/-).  Paths hold no control characters (scan refuses them), so tabs are safe."""
+    x = "-" if rec.executable is None else "1" if rec.executable else "0"
+    return f"{rel}\t{rec.size}\t{rec.mtime_ns}\t{rec.ino}\t{rec.sha256}\t{','.join(rec.chunks or ())}\t{x}\n"
+
+
+def parse_record_line(line: str) -> tuple[str, FileRecord]:
+    rel, size, mtime, ino, sha, chunks, x = line.rstrip("\n").split("\t")
+    return rel, FileRecord(int(size), int(mtime), int(ino), sha, chunks.split(",") if chunks else None,
+                           None if x == "-" else x == "1")
+
+
+class RecordsWriter:
+    """Writes a state's records group by group (each group's in path order) into a fresh folder,
+    which a saved state then points to; nothing is visible until that save."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._open: dict[str, IO[str]] = {}
+
+    def add(self, rel: str, rec: FileRecord, group: str | None = None) -> None:
+        group = group or record_group(rel)
+        fh = self._open.get(group)
+        if fh is None:
+            fh = self._open[group] = open(self.folder / group_file(group), "w", encoding="utf-8")
+        fh.write(record_line(rel, rec))
+
+    def close(self) -> None:
+        for fh in self._open.values():
+            fh.close()
+        self._open.clear()
+
+
 @dataclass
 class State:
-    """What the home knows about one local dataset."""
+    """What the home knows about one local dataset.  The per-file records are read lazily: by
+    group and in path order with `records()`, or all at once through `files` (small datasets)."""
 
     version: int | None = None
     remote: str | None = None
     partitions: list[str] | None = None  # None: every partition was pulled
-    files: dict[str, FileRecord] = field(default_factory=dict)
+    _files: dict[str, FileRecord] | None = field(default=None, repr=False)
     dirs: list[str] | None = None  # empty directories at that version, when known
     pending: Pending | None = None
+    records_dir: Path | None = field(default=None, repr=False)  # the folder of per-group records
+
+    @property
+    def files(self) -> dict[str, FileRecord]:
+        """Every record by path (loads them all: for small datasets and inspection)."""
+        if self._files is None:
+            self._files = {}
+            if self.records_dir is not None and self.records_dir.is_dir():
+                for entry in sorted(os.listdir(self.records_dir)):
+                    if entry.endswith(".tsv"):
+                        with open(self.records_dir / entry, encoding="utf-8") as fh:
+                            self._files.update(parse_record_line(line) for line in fh)
+        return self._files
+
+    @files.setter
+    def files(self, value: dict[str, FileRecord]) -> None:
+        self._files = value
+        self.records_dir = None
+
+    def records(self, group: str) -> Iterator[tuple[str, FileRecord]]:
+        """The records of one group (a partition `data/<p>` or `.`), in path order."""
+        if self._files is None and self.records_dir is not None:
+            try:
+                fh = open(self.records_dir / group_file(group), encoding="utf-8")
+            except FileNotFoundError:
+                return
+            with fh:
+                for line in fh:
+                    yield parse_record_line(line)
+            return
+        yield from sorted((rel, r) for rel, r in self.files.items() if record_group(rel) == group)
+
+    def record_lines(self, group: str) -> Iterator[str]:
+        """The records of one group as stored lines (see `record_line`), in path order: what the
+        up-to-date check compares with the scan without parsing them."""
+        if self._files is None and self.records_dir is not None:
+            try:
+                fh = open(self.records_dir / group_file(group), encoding="utf-8")
+            except FileNotFoundError:
+                return
+            with fh:
+                yield from fh
+            return
+        for rel, rec in self.records(group):
+            yield record_line(rel, rec)
+
+    def groups(self) -> list[str]:
+        """The groups that have records."""
+        if self._files is None and self.records_dir is not None:
+            try:
+                names = os.listdir(self.records_dir)
+            except FileNotFoundError:
+                return []
+            return sorted("." if n == "outside.tsv" else f"data/{n[5:-4]}" for n in names if n.endswith(".tsv"))
+        return sorted({record_group(rel) for rel in self.files})
+
+    def use_records(self, writer: RecordsWriter) -> None:
+        """Make the records written by `writer` this state's (saved by the next `save_state`)."""
+        writer.close()
+        self._files, self.records_dir = None, writer.folder
 
     def unchanged(self, files: list[LocalFile], dirs: list[str]) -> bool:
         """True when the folder is exactly as recorded: same paths, stats, modes and empty dirs,
@@ -61,31 +169,49 @@ class State:
             return False
         for f in files:
             entry = self.files.get(f.rel)
-            if (not entry or entry.executable is None or entry.size != f.size or entry.mtime_ns != f.mtime_ns
-                    or entry.ino != f.ino or entry.executable != f.executable):
+            if not same_stat(entry, f):
                 return False
         return True
 
     def cached_hash(self, f: LocalFile) -> tuple[str, tuple[str, ...] | None] | None:
         """The content id (and chunk ids) recorded for `f`, if it is unchanged since."""
-        entry = self.files.get(f.rel)
-        if entry and entry.size == f.size and entry.mtime_ns == f.mtime_ns and entry.ino == f.ino:
-            return entry.sha256, (tuple(entry.chunks) if entry.chunks else None)
-        return None
+        return cached(self.files.get(f.rel), f)
 
     def remember(self, f: LocalFile, sha: str, chunks: tuple[str, ...] | None) -> None:
-        self.files[f.rel] = FileRecord(f.size, f.mtime_ns, f.ino, sha, list(chunks) if chunks else None, f.executable)
+        self.files[f.rel] = make_record(f, sha, chunks)
 
     @classmethod
-    def from_json(cls, raw: Any) -> "State":
-        """The state a state file holds (lists for records, as every version wrote them)."""
+    def from_json(cls, raw: Any, folder: Path | None = None) -> "State":
+        """The state a state file holds: its records in the file itself (lists, as earlier releases
+        wrote them), or in the records folder it names (`folder` is where those folders are)."""
+        pending = raw.get("pending")
+        pending = Pending(*pending) if isinstance(pending, list) and len(pending) == 3 else None
+        records = raw.get("records")
+        if isinstance(records, str) and folder is not None and NAME_RE.fullmatch(records):
+            return cls(raw.get("version"), raw.get("remote"), raw.get("partitions"), None, raw.get("dirs"), pending,
+                       folder / records)
         files = {}
         for rel, entry in (raw.get("files") or {}).items():
             if isinstance(entry, list) and 5 <= len(entry) <= 6:
                 files[rel] = FileRecord(*entry)
-        pending = raw.get("pending")
-        pending = Pending(*pending) if isinstance(pending, list) and len(pending) == 3 else None
         return cls(raw.get("version"), raw.get("remote"), raw.get("partitions"), files, raw.get("dirs"), pending)
+
+
+def same_stat(entry: FileRecord | None, f: LocalFile) -> bool:
+    """Whether `f` is exactly as recorded (stat and mode), so its recorded content id holds."""
+    return bool(entry and entry.executable is not None and entry.size == f.size and entry.mtime_ns == f.mtime_ns
+                and entry.ino == f.ino and entry.executable == f.executable)
+
+
+def cached(entry: FileRecord | None, f: LocalFile) -> tuple[str, tuple[str, ...] | None] | None:
+    """The content id (and chunk ids) `entry` records for `f`, if `f` is unchanged since."""
+    if entry and entry.size == f.size and entry.mtime_ns == f.mtime_ns and entry.ino == f.ino:
+        return entry.sha256, (tuple(entry.chunks) if entry.chunks else None)
+    return None
+
+
+def make_record(f: LocalFile, sha: str, chunks: tuple[str, ...] | None) -> FileRecord:
+    return FileRecord(f.size, f.mtime_ns, f.ino, sha, list(chunks) if chunks else None, f.executable)
 
 
 class Home:
@@ -114,21 +240,45 @@ class Home:
             raise DatasetError(f"cannot write to home {self.root}: {exc.strerror}; set `home` to a writable folder") from None
         return folder
 
+    def _state_dir(self, name: str) -> Path:
+        return self.meta / "state" / f"{name}.d"
+
     def load_state(self, name: str) -> State | None:
         try:
-            return State.from_json(json.loads((self.meta / "state" / f"{name}.json").read_text()))
+            raw = json.loads((self.meta / "state" / f"{name}.json").read_text())
+            return State.from_json(raw, self._state_dir(name))
         except (FileNotFoundError, ValueError, AttributeError):
             return None
 
-    def save_state(self, name: str, state: State) -> None:
+    def new_records(self, name: str) -> RecordsWriter:
+        """A writer of a fresh records folder for `name`'s state (see `State.use_records`)."""
+        folder = self._ensure("state", f"{name}.d") / f"r{os.urandom(8).hex()}"
+        folder.mkdir()
+        return RecordsWriter(folder)
+
+    def save_state(self, name: str, state: State, *, prune: bool = True) -> None:
+        """Write the state atomically.  Records held in memory go to a fresh records folder first;
+        with `prune`, records folders the state no longer names (earlier ones, a killed run's) go."""
         folder = self._ensure("state")
+        if state.records_dir is None:
+            writer = self.new_records(name)
+            for rel, rec in sorted(state.files.items()):
+                writer.add(rel, rec)
+            state.use_records(writer)
+        head = {"version": state.version, "remote": state.remote, "partitions": state.partitions,
+                "dirs": state.dirs, "pending": state.pending, "records": state.records_dir.name}
         tmp = folder / f".{name}.{os.urandom(16).hex()}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
-            fh.writelines(pieces({**state.__dict__, "files": {}}, "files", list(state.files.items())))
+            json.dump(head, fh, separators=(",", ":"))
         os.replace(tmp, folder / f"{name}.json")
+        if prune:
+            for entry in os.scandir(self._state_dir(name)):
+                if entry.name != state.records_dir.name:
+                    shutil.rmtree(entry.path, ignore_errors=True)
 
     def drop_state(self, name: str) -> None:
         (self.meta / "state" / f"{name}.json").unlink(missing_ok=True)
+        shutil.rmtree(self._state_dir(name), ignore_errors=True)
 
     def staging(self, name: str) -> Path:
         """A fresh folder on the home's filesystem, so that finishing is a rename."""

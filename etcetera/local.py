@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from .dataset import Dataset, scan_files, validate_dataset_dir
+from .dataset import Dataset, validate_dataset_dir, walk_files
 from .errors import DatasetError
 from .home import Home, State
 from .names import check_name
@@ -18,7 +18,8 @@ def register(home: Home, path: str | os.PathLike, name: str | None = None, *, fo
     src = Path(path).expanduser().absolute()
     name = check_name(name if name is not None else src.name)
     validate_dataset_dir(src)
-    scan_files(src)  # refuse links and special files before copying anything
+    for _ in walk_files(src):  # refuse links and special files before copying anything (one at a time)
+        pass
     with home.lock(name):
         if home.path(name).exists() and not force:
             raise DatasetError(f"{name} is already registered in {home.root}: use -f to replace it")

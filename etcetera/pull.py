@@ -12,16 +12,16 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
-from .dataset import Dataset, LocalFile, partition_of, scan_files, validate_dataset_dir
+from .dataset import Dataset, LocalFile, local_groups, scan_files, validate_dataset_dir, walk_group
 from .errors import DatasetError, NotFoundError
-from .home import Home, State
-from .manifest import Manifest
+from .home import FileRecord, Home, RecordsWriter, State, cached
+from .manifest import FileEntry
 from .names import check_name
 from .packing import hash_file
 from .progress import Progress
-from .remote import Remote
+from .remote import Remote, VersionReader
 from .transfer import download
 
 log = logging.getLogger("etcetera")
@@ -49,9 +49,16 @@ def wanted_partitions(partitions: Sequence[str] | None) -> list[str] | None:
     return wanted
 
 
+BATCH = 20_000  # entries fetched (and recorded) at a time
+
+
 def pull(home: Home, remote: Remote, name: str, version: int | None, *, workers: int, force: bool = False,
          partitions: Sequence[str] | None = None, quiet: bool | None = None) -> PullReport:
-    """Bring the local copy of `name` to `version` of `remote` (latest when None)."""
+    """Bring the local copy of `name` to `version` of `remote` (latest when None).
+
+    The version's metadata is read group by group and shard by shard, merged with the path-ordered
+    scan of the local copy and its state's records, and fetched in batches: memory holds one batch
+    whatever the number of files."""
     started = time.monotonic()
     wanted = wanted_partitions(partitions)
     home.clean_leftovers()
@@ -59,66 +66,108 @@ def pull(home: Home, remote: Remote, name: str, version: int | None, *, workers:
         target = version or remote.latest(name)
         if target is None:
             return _pull_legacy(remote, home, name, force, started)
-        manifest = remote.manifest(name, target, wanted)  # only those partitions' metadata
-        available = manifest.partitions()
+        doc = remote.version(name, target)
+        available = doc.partitions()
         missing = [p for p in wanted or () if p not in available]
         if missing:
             raise DatasetError(f"{name}@{target} has no partition {', '.join(missing)} (it has {', '.join(available)})")
-        selected = [f for f in manifest.files if wanted is None or partition_of(f.path) in (None, *wanted)]
-        dirs = [d for d in manifest.dirs if wanted is None or partition_of(d, folder=True) in (None, *wanted)]
+        groups = doc.groups(wanted)  # only those partitions' metadata is read
+        count, total = doc.counts(groups)
 
         dest = home.path(name)
         state = home.load_state(name)
-        local_files: list[LocalFile] = []
-        reusable: dict[str, Path] = {}
-        if dest.exists():
-            local_files, _ = scan_files(dest)
-            edited = _local_edits(dest, local_files, state, manifest)
+        exists = dest.exists()
+        if exists:
+            edited = _local_edits(dest, state, doc, groups)
             if edited and not force:
                 raise DatasetError(
                     f"local {name} has changes not on the remote ({edited}): push them, or pull -f to discard them"
                 )
             if state and state.version == target and state.partitions == wanted and not edited:
-                return PullReport(Dataset(name, dest, target), 0, len(selected), len(selected), True,
-                                  time.monotonic() - started)
-            for f in local_files:
-                cached = state.cached_hash(f) if state else None
-                if cached:
-                    reusable.setdefault(cached[0], dest / f.rel)
+                return PullReport(Dataset(name, dest, target), 0, count, count, True, time.monotonic() - started)
 
         staged = home.staging(name)
+        records: RecordsWriter | None = None
         try:
-            to_fetch = []
-            reused = 0
-            for fe in selected:
-                src = reusable.get(fe.sha256)
-                if src is not None and _link_or_copy(src, staged / fe.path):
-                    reused += 1
-                else:
-                    to_fetch.append(fe)
+            records = home.new_records(name)
+            nbytes = reused = 0
+            dirs: list[str] = []
+            with Progress(total, f"pull {name}@{target}", None if quiet is None else not quiet) as bar:
+                for group in groups:
+                    local = _LocalGroup(dest, group, state) if exists else None
+                    entries = doc.entries(group)
+                    while batch := entries.upto_count(BATCH):
+                        n, r = _fetch_batch(remote, batch, local, staged, f"{name}@{target}", workers, bar, records)
+                        nbytes += n
+                        reused += r
+                    dirs.extend(entries.dirs)
             for d in dirs:
                 (staged / d).mkdir(parents=True, exist_ok=True)
-            nbytes = sum(f.size for f in to_fetch)
-            log.debug("%s@%s: %d files, %d reused from the local copy, %d to fetch (%d bytes)",
-                      name, target, len(selected), reused, len(to_fetch), nbytes)
-            with Progress(nbytes, f"pull {name}@{target}", None if quiet is None else not quiet) as bar:
-                download(remote.objects, to_fetch, staged, f"{name}@{target}", workers, bar)
-            for fe in selected:
-                os.chmod(staged / fe.path, 0o755 if fe.executable else 0o644)
             (staged / "data").mkdir(exist_ok=True)
-            new_state = State(version=target, remote=remote.url, partitions=wanted)
-            ids = {fe.path: (fe.sha256, tuple(p.obj for p in fe.parts) if len(fe.parts) > 1 else None)
-                   for fe in selected}
-            files_now, dirs_now = scan_files(staged)
-            new_state.dirs = sorted(dirs_now)
-            for f in files_now:
-                new_state.remember(f, *ids[f.rel])
+            if not any(os.scandir(staged / "data")):
+                dirs.append("data")
+            log.debug("%s@%s: %d files, %d reused from the local copy, %d bytes fetched",
+                      name, target, count, reused, nbytes)
+            new_state = State(version=target, remote=remote.url, partitions=wanted, dirs=sorted(dirs))
+            new_state.use_records(records)
             home.install(name, staged)
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
+            if records is not None:
+                records.close()
+                shutil.rmtree(records.folder, ignore_errors=True)
             raise
         home.save_state(name, new_state)
-    return PullReport(Dataset(name, dest, target), nbytes, reused, len(selected), False, time.monotonic() - started)
+    return PullReport(Dataset(name, dest, target), nbytes, reused, count, False, time.monotonic() - started)
+
+
+class _LocalGroup:
+    """One group of the existing local copy, as a path-ordered merge of its scan and its state's
+    records: which local files are unchanged since recorded, and their content ids."""
+
+    def __init__(self, root: Path, group: str, state: State | None) -> None:
+        self.root = root
+        self._files = walk_group(root, group)
+        self._records = state.records(group) if state else iter(())
+        self._rec = next(self._records, None)
+
+    def upto(self, path: str) -> Iterator[tuple[LocalFile, str]]:
+        """The local files up to `path` whose recorded content id still holds, with that id."""
+        for f in self._files:
+            while self._rec is not None and self._rec[0] < f.rel:
+                self._rec = next(self._records, None)
+            if self._rec is not None and self._rec[0] == f.rel:
+                hit = cached(self._rec[1], f)
+                if hit is not None:
+                    yield f, hit[0]
+            if f.rel >= path:
+                return
+
+
+def _fetch_batch(remote: Remote, batch: list[FileEntry], local: _LocalGroup | None, staged: Path, where: str,
+                 workers: int, bar: Progress, records: RecordsWriter) -> tuple[int, int]:
+    """Link what the local copy already has, download the rest, set modes and record each file.
+    Returns (bytes downloaded, files reused)."""
+    reusable: dict[str, Path] = {}
+    if local is not None:
+        for f, sha in local.upto(batch[-1].path):
+            reusable.setdefault(sha, local.root / f.rel)
+    to_fetch = []
+    reused = 0
+    for fe in batch:
+        src = reusable.get(fe.sha256)
+        if src is not None and _link_or_copy(src, staged / fe.path):
+            reused += 1
+        else:
+            to_fetch.append(fe)
+    download(remote.objects, to_fetch, staged, where, workers, bar)
+    for fe in batch:
+        target = f"{staged}/{fe.path}"
+        os.chmod(target, 0o755 if fe.executable else 0o644)
+        st = os.stat(target)
+        chunks = [p.obj for p in fe.parts] if len(fe.parts) > 1 else None
+        records.add(fe.path, FileRecord(st.st_size, st.st_mtime_ns, st.st_ino, fe.sha256, chunks, fe.executable))
+    return sum(f.size for f in to_fetch), reused
 
 
 def _link_or_copy(src: Path, dst: Path) -> bool:
@@ -134,32 +183,61 @@ def _link_or_copy(src: Path, dst: Path) -> bool:
             return False
 
 
-def _local_edits(root: Path, files: list[LocalFile], state: State | None, target: Manifest) -> str | None:
-    """Describe the first local change since the last push/pull, or None when there is none."""
+def _local_edits(root: Path, state: State | None, doc: VersionReader, groups: list[str]) -> str | None:
+    """Describe the first local change since the last push/pull, or None when there is none.
+    A merge, group by group, of the local scan, the state's records and the target's entries."""
     # A pull killed after installing the new copy but before saving its state leaves files
     # that are exactly what the target has: those are not local edits.
-    by_path = {fe.path: fe.sha256 for fe in target.files}
-    if state is None:
-        if files and all(f.rel in by_path and hash_file(root / f.rel, f.size)[0] == by_path[f.rel] for f in files):
-            return None
+    local = set(local_groups(_partitions(root))) | set(state.groups() if state else ())
+    any_file = False
+    for group in sorted(local):
+        target = doc.entries(group) if group in groups else None
+
+        def matches(f: LocalFile) -> bool:
+            fe = target.get(f.rel) if target else None
+            return fe is not None and hash_file(root / f.rel, f.size)[0] == fe.sha256
+
+        if state is None:
+            for f in walk_group(root, group):
+                any_file = True
+                if not matches(f):
+                    return "it was registered or created here and never pushed"
+            continue
+        records = state.records(group)
+        rec = next(records, None)
+        for f in walk_group(root, group):
+            while rec is not None and rec[0] < f.rel:
+                if target and target.get(rec[0]):  # deleting what the target drops loses nothing
+                    return f"deleted {rec[0]}"
+                rec = next(records, None)
+            if rec is None or rec[0] != f.rel:
+                if matches(f):
+                    continue
+                return f"new file {f.rel}"
+            entry = rec[1]
+            rec = next(records, None)
+            if cached(entry, f) is None:
+                sha, _ = hash_file(root / f.rel, f.size)
+                if sha != entry.sha256:
+                    fe = target.get(f.rel) if target else None
+                    if fe is not None and fe.sha256 == sha:
+                        continue  # already what the target has (an interrupted earlier pull)
+                    return f"modified {f.rel}"
+        while rec is not None:
+            if target and target.get(rec[0]):
+                return f"deleted {rec[0]}"
+            rec = next(records, None)
+    if state is None and not any_file:
         return "it was registered or created here and never pushed"
-    known = dict(state.files)
-    for f in files:
-        entry = known.pop(f.rel, None)
-        if entry is None:
-            if f.rel in by_path and hash_file(root / f.rel, f.size)[0] == by_path[f.rel]:
-                continue
-            return f"new file {f.rel}"
-        if state.cached_hash(f) is None:
-            sha, _ = hash_file(root / f.rel, f.size)
-            if sha != entry.sha256:
-                if by_path.get(f.rel) == sha:
-                    continue  # already what the target has (an interrupted earlier pull)
-                return f"modified {f.rel}"
-    gone = [rel for rel in known if rel in by_path]  # deleting what the target drops loses nothing
-    if gone:
-        return f"deleted {gone[0]}"
     return None
+
+
+def _partitions(root: Path) -> list[str]:
+    """The local copy's partition folders ([] when its data/ folder is gone)."""
+    try:
+        return sorted(e.name for e in os.scandir(root / "data") if e.is_dir(follow_symlinks=False))
+    except FileNotFoundError:
+        return []
 
 
 def _pull_legacy(remote: Remote, home: Home, name: str, force: bool, started: float) -> PullReport:

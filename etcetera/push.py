@@ -11,20 +11,25 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
+import shutil
+import stat
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Callable, Iterable, Iterator, TypeVar
 
-from .dataset import LocalFile, partition_of, scan_files, validate_dataset_dir
+from .catalog import SHARD_FILES, Group, GroupWriter, Root
+from .dataset import LocalFile, local_groups, validate_dataset_dir, walk_group
 from .errors import ConflictError, DatasetError, NotFoundError
-from .home import Home, Pending, State
-from .manifest import EMPTY_SHA256, FileEntry, Manifest, Part
+from .home import FileRecord, Home, Pending, RecordsWriter, State, cached, make_record
+from .manifest import EMPTY_SHA256, FileEntry, Part
 from .names import check_name
-from .packing import CHUNK, NewFile, Upload, chunk_list_id, chunk_ranges, group_of, hash_range, plan_uploads
+from .packing import CHUNK, NewFile, Upload, chunk_list_id, chunk_ranges, hash_range, plan_uploads
 from .progress import Progress
-from .remote import Remote
+from .remote import Remote, VersionReader
 from .transfer import renew, upload
 from .version import __version__
 
@@ -48,62 +53,77 @@ class PushReport:
         return f"{self.name}@{self.version}"
 
 
-@dataclass
-class _NewVersion:
-    """What the pushed version holds, and the published versions it builds on."""
-
-    files: list[FileEntry]
-    dirs: set[str]
-    latest: Manifest | None  # the remote's latest version
-    base: Manifest | None  # the version the copy was pulled or pushed as (else the latest)
-
-    def content(self) -> set[tuple]:
-        return {f.content_key() for f in self.files} | {("dir", d) for d in self.dirs}
-
-
 def require_local(home: Home, name: str) -> None:
     """DatasetError unless `name` is in the home: checked before the remote is opened."""
     if not home.path(check_name(name)).exists():
         raise DatasetError(f"{name} is not in {home.root}: etc register DIR {name} first")
 
 
+BATCH_SHARDS = 2  # a push handles a group's files this many shards' worth at a time
+
+
 def push(home: Home, remote: Remote, name: str, *, workers: int, force: bool = False,
-         quiet: bool | None = None) -> PushReport:
-    """Publish the local dataset `name` as a new version of it on `remote`."""
+         quiet: bool | None = None, shard_files: int = SHARD_FILES) -> PushReport:
+    """Publish the local dataset `name` as a new version of it on `remote`.
+
+    The dataset is streamed group by group (each partition, then within it batches of
+    `BATCH_SHARDS * shard_files` files in path order) through scan, hash, pack, upload and shard
+    writing, merged with the state's records and the base version's shards, which are path-ordered
+    too: memory holds one batch, whatever the number of files."""
     started = time.monotonic()
     require_local(home, name)
     home.clean_leftovers()
     with home.lock(name):
         path = home.path(name)
-        validate_dataset_dir(path)
+        groups = local_groups(validate_dataset_dir(path))
         state = home.load_state(name) or State()
-        local_files, dirs = scan_files(path)
         latest = remote.latest(name)
         _recover_pending(remote, name, state, latest)
-        if latest is not None and latest == state.version and state.remote == remote.url \
-                and state.unchanged(local_files, dirs):
-            # Nothing changed since this copy was pushed or pulled as the latest version.
-            total = sum(f.size for f in local_files)
-            return PushReport(name, latest, 0, total, len(local_files), True, time.monotonic() - started)
-        hashes = _hash_all(path, local_files, state)
-        new = _new_version(remote, name, path, state, local_files, dirs, hashes, latest)
-        total = sum(f.size for f in new.files)
-        if new.latest is not None and new.content() == new.latest.content():
-            _remember(home, name, state, local_files, dirs, hashes, latest, remote.url)
-            return PushReport(name, latest, 0, total, len(new.files), True, time.monotonic() - started)
-        _check_conflict(remote, name, state, latest, force)
-
-        files, objects, uploads = _plan_objects(new, path, local_files, hashes, workers, name)
-        sent, found = _upload_and_renew(remote, name, uploads, workers, quiet)
-        version = _publish(home, remote, name, state, files, new.dirs, objects, latest, force)
-        if found:
+        if latest is not None and latest == state.version and state.remote == remote.url:
+            counted = _unchanged(path, groups, state)
+            if counted is not None:
+                # Nothing changed since this copy was pushed or pulled as the latest version.
+                return PushReport(name, latest, 0, counted[1], counted[0], True, time.monotonic() - started)
+        latest_doc = remote.version(name, latest) if latest else None
+        base_doc = latest_doc
+        if state.version and state.version != latest and state.remote == remote.url:
+            try:
+                base_doc = remote.version(name, state.version)
+            except NotFoundError:
+                pass
+        carried = []
+        if state.partitions is not None and base_doc is not None:
+            # A partial copy: partitions that were not pulled travel on unchanged from its base.
+            carried = [g for g in base_doc.groups() if g != "." and g not in groups]
+        job = _Job(home, remote, name, path, state, latest_doc, base_doc, workers, quiet, shard_files)
+        if latest is not None and state.version != latest and not force:
+            # Publishing would be a conflict, unless the copy already is the latest version:
+            # find out without uploading anything.
+            out = job.run(groups, carried, dry=True)
+            if out.same:
+                _remember(home, name, state, out, latest, remote.url)
+                return PushReport(name, latest, 0, out.bytes, out.files, True, time.monotonic() - started)
+            out.records.close()
+            shutil.rmtree(out.records.folder, ignore_errors=True)
+            _check_conflict(remote, name, state, latest, force)
+        out = job.run(groups, carried, dry=False)
+        if out.same:
+            _remember(home, name, state, out, latest, remote.url)
+            return PushReport(name, latest, 0, out.bytes, out.files, True, time.monotonic() - started)
+        version, root = _publish(home, remote, name, state, out, latest, force)
+        if remote.missing_shards(root):
+            # A gc that judged a reused shard an orphan just before this push renewed it may have
+            # deleted it since: now that the root protects them, the same pass puts them back.
+            job.run(groups, carried, dry=False).records.close()
+        sent = out.sent
+        if out.found:
             # A gc that looked at one of them just before its renewal may have deleted it since:
             # re-create any that is gone, now that the manifest protects it.
-            sent += upload(remote.objects, found, workers, Progress(0, "", False))
+            sent += upload(remote.objects, out.found, workers, Progress(0, "", False))
         state.pending = None
-        _remember(home, name, state, local_files, dirs, hashes, version, remote.url)
-        log.info("pushed %s@%s: %d files, %d bytes uploaded", name, version, len(files), sent)
-        return PushReport(name, version, sent, total, len(files), False, time.monotonic() - started)
+        _remember(home, name, state, out, version, remote.url)
+        log.info("pushed %s@%s: %d files, %d bytes uploaded", name, version, out.files, sent)
+        return PushReport(name, version, sent, out.bytes, out.files, False, time.monotonic() - started)
 
 
 def _recover_pending(remote: Remote, name: str, state: State, latest: int | None) -> None:
@@ -116,28 +136,251 @@ def _recover_pending(remote: Remote, name: str, state: State, latest: int | None
     state.pending = None
 
 
-def _new_version(remote: Remote, name: str, path: Path, state: State, local_files: list[LocalFile],
-                 dirs: list[str], hashes: dict[str, tuple[str, Any]], latest: int | None) -> _NewVersion:
-    """The files and empty folders of the version to push, with the manifests it builds on."""
-    latest_manifest = remote.manifest(name, latest) if latest else None
-    base_manifest = latest_manifest
-    if state.version and state.version != latest and state.remote == remote.url:
-        try:
-            base_manifest = remote.manifest(name, state.version)
-        except NotFoundError:
-            base_manifest = latest_manifest
+def _unchanged(path: Path, groups: list[str], state: State) -> tuple[int, int] | None:
+    """(files, bytes) when the folder is exactly as the state records it (same paths, stats, modes
+    and empty folders), so its content is the recorded version's; else None.  A merge of the
+    path-ordered scan with the path-ordered stored records, one group at a time, that compares
+    text instead of building records: this is all an unchanged re-push costs."""
+    if state.dirs is None or set(state.groups()) - set(groups):
+        return None
+    dirs: list[str] = []
+    files = nbytes = 0
+    for group in groups:
+        lines = state.record_lines(group)
+        counted = _same_as_recorded(str(path) if group == "." else f"{path}/{group}",
+                                    "" if group == "." else f"{group}/", lines, dirs)
+        if counted is None or next(lines, None) is not None:
+            return None
+        files += counted[0]
+        nbytes += counted[1]
+    return (files, nbytes) if sorted(dirs) == state.dirs else None
 
-    entries = {f.rel: FileEntry(f.rel, f.size, hashes[f.rel][0], f.executable) for f in local_files}
-    all_dirs = set(dirs)
-    if state.partitions is not None and base_manifest is not None:
-        # A partial copy: partitions that were not pulled travel on unchanged from its base.
-        have = set(validate_dataset_dir(path))
-        for fe in base_manifest.files:
-            p = partition_of(fe.path)
-            if p is not None and p not in have and fe.path not in entries:
-                entries[fe.path] = fe
-        all_dirs |= {d for d in base_manifest.dirs if partition_of(d, folder=True) not in have}
-    return _NewVersion([entries[k] for k in sorted(entries)], all_dirs, latest_manifest, base_manifest)
+
+def _same_as_recorded(folder: str, rel: str, lines: Iterator[str], dirs: list[str]) -> tuple[int, int] | None:
+    """Whether the files below `folder` are, in path order, the next stored record lines: same
+    path, size, mtime, inode and mode (anything else, a link included, is a change: the full
+    push that follows applies the dataset rules).  (files, bytes), or None at the first change."""
+    files = nbytes = 0
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted((e.name + "/" if e.is_dir(follow_symlinks=False) else e.name, e)
+                             for e in it if rel or e.name != "data")
+    except FileNotFoundError:
+        return (0, 0) if rel else None
+    if not entries and rel:
+        dirs.append(rel[:-1])
+    for key, entry in entries:
+        if key[-1] == "/":
+            below = _same_as_recorded(entry.path, rel + key, lines, dirs)
+            if below is None:
+                return None
+            files += below[0]
+            nbytes += below[1]
+            continue
+        st = entry.stat(follow_symlinks=False)
+        line = next(lines, "")
+        if not (line.startswith(f"{rel}{key}\t{st.st_size}\t{st.st_mtime_ns}\t{st.st_ino}\t")
+                and line[-2] == ("1" if st.st_mode & 0o100 else "0") and stat.S_ISREG(st.st_mode)):
+            return None
+        files += 1
+        nbytes += st.st_size
+    return files, nbytes
+
+
+@dataclass
+class _Outcome:
+    """What a streamed pass over the dataset produced."""
+
+    groups: list[Group]  # the new version's groups (their shards are uploaded unless dry)
+    same: bool  # the content (paths, hashes, modes, empty folders) is the latest version's
+    files: int
+    bytes: int
+    dirs: list[str]  # the local copy's empty folders
+    records: RecordsWriter  # the state's new records (stat and content id of every local file)
+    sent: int = 0
+    found: list[Upload] = field(default_factory=list)  # objects that were already on the remote
+
+
+class _Job:
+    """One push's pass over the dataset, group by group and batch by batch."""
+
+    def __init__(self, home: Home, remote: Remote, name: str, path: Path, state: State,
+                 latest: VersionReader | None, base: VersionReader | None, workers: int,
+                 quiet: bool | None, shard_files: int) -> None:
+        self.home, self.remote, self.name, self.path, self.state = home, remote, name, path, state
+        self.latest, self.base, self.workers, self.quiet, self.shard_files = latest, base, workers, quiet, shard_files
+
+    def run(self, groups: list[str], carried: list[str], *, dry: bool) -> _Outcome:
+        out = _Outcome([], True, 0, 0, [], self.home.new_records(self.name))
+        latest_groups = set(self.latest.groups()) if self.latest else set()
+        hash_pool = ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2)), thread_name_prefix="etc-hash")
+        with hash_pool, self.remote.shard_sink() as put, \
+                Progress(0 if dry else None, f"push {self.name}", None if self.quiet is None else not self.quiet) as bar:
+            for group in sorted(set(groups) | set(carried)):
+                if group in carried:
+                    done = self._carry(group, put, dry)
+                    out.same = out.same and self.base is self.latest
+                    latest_groups.discard(group)
+                    if done is not None:
+                        out.files += done.files
+                        out.bytes += done.bytes
+                else:
+                    done = self._group(group, out, hash_pool, put, bar, dry)
+                    if done is not None:
+                        latest_groups.discard(group)
+                if done is not None and not dry:
+                    out.groups.append(done)
+        out.same = out.same and not latest_groups and self.latest is not None
+        out.dirs.sort()
+        return out
+
+    def _carry(self, group: str, put: Callable[[str, bytes], None], dry: bool) -> Group | None:
+        """A partition of the base version that this partial copy does not have: the same shards
+        (rewritten from an `etcetera/1` base)."""
+        assert self.base is not None
+        ready = self.base.group(group)
+        if ready is not None or dry:
+            return ready
+        sizes: dict[str, int] = {}
+        writer = GroupWriter(group, sizes.__getitem__, put, self.shard_files)
+        entries = self.base.entries(group)
+        for fe in entries.upto("\U0010ffff", sizes):
+            writer.add(fe)
+        for d in entries.dirs:
+            writer.add_dir(d)
+        return writer.finish()
+
+    def _group(self, group: str, out: _Outcome, pool: ThreadPoolExecutor, put: Callable[[str, bytes], None],
+               bar: Progress, dry: bool) -> Group | None:
+        """Hash, pack, upload and describe one local group; compare it with the latest version's."""
+        sizes: dict[str, int] = {}
+        writer = GroupWriter(group, sizes.__getitem__, put, self.shard_files)
+        records = _Records(self.state.records(group))
+        latest = self.latest.entries(group) if self.latest else None
+        base = self.base.entries(group) if self.base and self.base is not self.latest else None
+        dirs: list[str] = []
+        nonempty = False
+        batch_size = BATCH_SHARDS * self.shard_files  # whole shards: the writer is empty after each batch
+        hashed = ((batch, _hash_batch(self.path, batch, records, pool))
+                  for batch in _batched(walk_group(self.path, group, dirs), batch_size))
+        for batch, hashes in _ahead(hashed):  # the next batch is scanned and hashed during this one's upload
+            sizes.clear()
+            last = batch[-1].rel
+            known: dict[str, tuple[Part, ...]] = {}
+            from_latest = latest.upto(last, sizes) if latest else []
+            for source in (base.upto(last, sizes) if base else [], from_latest):
+                for fe in source:
+                    known[fe.sha256] = fe.parts
+            if out.same:
+                out.same = len(from_latest) == len(batch) and all(
+                    fe.path == f.rel and fe.sha256 == h[0] and fe.executable == f.executable
+                    for fe, f, h in zip(from_latest, batch, hashes))
+            fresh = [NewFile(f"{self.path}/{f.rel}", f.size, *h, group) for f, h in zip(batch, hashes)
+                     if f.size > 0 and h[0] not in known]
+            if not dry:
+                parts, uploads = plan_uploads(fresh, self.workers)
+                for u in uploads:
+                    sizes[u.obj] = u.size
+                known.update(parts)
+                self._upload(uploads, out, bar)
+            for f, (sha, chunks) in zip(batch, hashes):
+                out.records.add(f.rel, make_record(f, sha, chunks), group)
+                out.files += 1
+                out.bytes += f.size
+                if not dry:
+                    writer.add(FileEntry(f.rel, f.size, sha, f.executable, known[sha] if f.size else ()))
+            nonempty = True
+        if latest is not None and out.same:
+            out.same = latest.drain() == 0 and sorted(latest.dirs) == sorted(dirs)
+        out.dirs.extend(dirs)
+        if not nonempty and not dirs:
+            return None
+        if dry:
+            return Group(group)
+        for d in dirs:
+            writer.add_dir(d)
+        return writer.finish()
+
+    def _upload(self, uploads: list[Upload], out: _Outcome, bar: Progress) -> None:
+        """Upload a batch's new objects; renew the age of those already there."""
+        found: list[Upload] = []
+        bar.grow(sum(u.size for u in uploads))
+        out.sent += upload(self.remote.objects, uploads, self.workers, bar, found)
+        if found:
+            # Objects already on the remote that no version this push builds on names (leftovers of
+            # an interrupted push, or another dataset's): a gc may judge them orphans right now.
+            # Renewing their age before the manifest names them makes such a gc keep them; any it
+            # already deleted are uploaded again.
+            out.sent += upload(self.remote.objects, renew(self.remote.objects, found, self.workers), self.workers,
+                               Progress(0, "", False))
+            out.found.extend(found)
+
+
+class _Records:
+    """The state's records of one group, looked up in path order (a merge with the scan)."""
+
+    def __init__(self, records: Iterator[tuple[str, FileRecord]]) -> None:
+        self._it = records
+        self._head = next(records, None)
+
+    def get(self, rel: str) -> FileRecord | None:
+        while self._head is not None and self._head[0] < rel:
+            self._head = next(self._it, None)
+        return self._head[1] if self._head is not None and self._head[0] == rel else None
+
+
+T = TypeVar("T")
+
+
+def _ahead(items: Iterator[T]) -> Iterator[T]:
+    """The items of `items`, each produced in a background thread while the caller works on the
+    one before (at most one waits), so scanning and hashing overlap uploading."""
+    q: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    end = object()
+
+    def put(item: object) -> None:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                pass
+
+    def produce() -> None:
+        try:
+            for item in items:
+                put((True, item))
+                if stop.is_set():
+                    return
+            put((True, end))
+        except BaseException as exc:  # raised in the caller's thread
+            put((False, exc))
+
+    thread = threading.Thread(target=produce, name="etc-scan", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _batched(items: Iterable[LocalFile], n: int) -> Iterator[list[LocalFile]]:
+    batch: list[LocalFile] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _check_conflict(remote: Remote, name: str, state: State, latest: int | None, force: bool) -> None:
@@ -155,71 +398,24 @@ def _check_conflict(remote: Remote, name: str, state: State, latest: int | None,
     )
 
 
-def _plan_objects(new: _NewVersion, path: Path, local_files: list[LocalFile], hashes: dict[str, tuple[str, Any]],
-                  workers: int, name: str) -> tuple[list[FileEntry], dict[str, int], list[Upload]]:
-    """The version's files with their parts, the objects it names with their sizes, and the
-    uploads of content that neither the latest nor the base version has."""
-    known: dict[str, tuple[Part, ...]] = {}
-    known_objects: dict[str, int] = {}
-    for m in (new.latest, new.base):
-        if m is None:
-            continue
-        for fe in m.files:
-            known.setdefault(fe.sha256, fe.parts)
-        known_objects.update(m.objects)
-    fresh = [NewFile(os.path.join(path, f.rel), f.size, *hashes[f.rel], group_of(f.rel)) for f in local_files
-             if f.size > 0 and hashes[f.rel][0] not in known]
-    parts, uploads = plan_uploads(fresh, workers)
-    log.debug("%s: %d files, %d with new content, %d objects to upload (%d bytes) with %d workers",
-              name, len(new.files), len(fresh), len(uploads), sum(u.size for u in uploads), workers)
-    known.update(parts)
-    files = [fe if fe.parts or fe.size == 0 else FileEntry(fe.path, fe.size, fe.sha256, fe.executable, known[fe.sha256])
-             for fe in new.files]
-    objects = {u.obj: u.size for u in uploads}
-    for fe in files:
-        for p in fe.parts:
-            if p.obj not in objects:
-                objects[p.obj] = known_objects[p.obj]
-    return files, objects, uploads
-
-
-def _upload_and_renew(remote: Remote, name: str, uploads: list[Upload], workers: int,
-                      quiet: bool | None) -> tuple[int, list]:
-    """Upload the new objects; renew the age of those already there.  Returns the bytes sent
-    and the objects that were found already on the remote."""
-    with Progress(sum(u.size for u in uploads), f"push {name}", None if quiet is None else not quiet) as bar:
-        found: list = []
-        sent = upload(remote.objects, uploads, workers, bar, found)
-    if found:
-        # Objects already on the remote that no version this push builds on names (leftovers of
-        # an interrupted push, or another dataset's): a gc may judge them orphans right now.  Renewing
-        # their age before the manifest names them makes such a gc keep them; any it already deleted
-        # are uploaded again.
-        sent += upload(remote.objects, renew(remote.objects, found, workers), workers, Progress(0, "", False))
-    return sent, found
-
-
-def _publish(home: Home, remote: Remote, name: str, state: State, files: list[FileEntry], dirs: set[str],
-             objects: dict[str, int], latest: int | None, force: bool) -> int:
-    """Create the manifest of the next version number (with force, of the next free one after a
-    lost race); the pending publish is saved first, so a push killed after it is recognized."""
+def _publish(home: Home, remote: Remote, name: str, state: State, out: _Outcome, latest: int | None,
+             force: bool) -> tuple[int, Root]:
+    """Create the root of the next version number (with force, of the next free one after a lost
+    race); the pending publish is saved first, so a push killed after it is recognized."""
     version = (latest or 0) + 1
     while True:
-        manifest = Manifest(
-            name=name, version=version, files=files, dirs=sorted(dirs), objects=objects,
-            parent=latest, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            author=_author(), tool=f"etcetera {__version__}",
-        )
-        raw = remote.stage(manifest)  # the metadata shards go up first; `raw` is the root
-        state.pending = Pending(version, hashlib.sha256(raw).hexdigest(), remote.url)
-        home.save_state(name, state)  # so a push killed after publishing is recognized next time
+        root = Root(name, version, out.groups, latest, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    _author(), f"etcetera {__version__}")
+        state.pending = Pending(version, hashlib.sha256(root.to_bytes()).hexdigest(), remote.url)
+        home.save_state(name, state, prune=False)  # so a push killed after publishing is recognized next time
         try:
-            remote.publish(manifest, raw)
-            return version
+            remote.publish(root)
         except ConflictError:
             if not force:
                 raise
             version = (remote.latest(name) or version) + 1
+            continue
+        return version, root
 
 
 def _author() -> str:
@@ -232,55 +428,49 @@ def _author() -> str:
     return f"{user}@{os.uname().nodename}"
 
 
-def _hash_all(root: Path, files: list[LocalFile], state: State) -> dict[str, tuple[str, Any]]:
-    """Content ids of every file, from the state cache where the file is unchanged, else computed
-    in parallel: small files in batches, the chunks of a large file each on their own."""
-    out: dict[str, tuple[str, Any]] = {}
-    batches: list[list[LocalFile]] = []
-    chunked: list[LocalFile] = []
-    batch_bytes = 0
-    for f in files:
-        cached = state.cached_hash(f)
-        if cached is not None and (f.size <= CHUNK or (cached[1] and cached[0] == chunk_list_id(cached[1]))):
-            out[f.rel] = cached
+def _hash_batch(root: Path, files: list[LocalFile], records: _Records,
+                pool: ThreadPoolExecutor) -> list[tuple[str, tuple[str, ...] | None]]:
+    """Content ids of a batch of files, from the state's records where a file is unchanged, else
+    computed in parallel: small files in runs of about 8 MiB, the chunks of a large file each on
+    their own."""
+    out: list[tuple[str, tuple[str, ...] | None] | None] = [None] * len(files)
+    runs: list[list[int]] = []
+    chunked: list[int] = []
+    run_bytes = 0
+    for i, f in enumerate(files):
+        hit = cached(records.get(f.rel), f)
+        if hit is not None and (f.size <= CHUNK or (hit[1] and hit[0] == chunk_list_id(hit[1]))):
+            out[i] = hit
         elif f.size == 0:
-            out[f.rel] = (EMPTY_SHA256, None)
+            out[i] = (EMPTY_SHA256, None)
         elif f.size > CHUNK:
-            chunked.append(f)
+            chunked.append(i)
         else:
-            # Batches of about 8 MiB: one pool task per file costs more than hashing a few KiB.
-            if not batches or batch_bytes >= 8 << 20:
-                batches.append([])
-                batch_bytes = 0
-            batches[-1].append(f)
-            batch_bytes += f.size
-    if not batches and not chunked:
-        return out
+            # One pool task per file costs more than hashing a few KiB.
+            if not runs or run_bytes >= 8 << 20:
+                runs.append([])
+                run_bytes = 0
+            runs[-1].append(i)
+            run_bytes += f.size
 
-    def hash_batch(batch: list[LocalFile]) -> list[str]:
-        return [hash_range(root / f.rel, 0, f.size) for f in batch]
+    def hash_run(run: list[int]) -> list[str]:
+        return [hash_range(f"{root}/{files[i].rel}", 0, files[i].size) for i in run]
 
-    with ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2)), thread_name_prefix="etc-hash") as pool:
-        pieces = {f.rel: [pool.submit(hash_range, root / f.rel, offset, length) for offset, length in chunk_ranges(f.size)]
-                  for f in chunked}
-        for batch, shas in zip(batches, pool.map(hash_batch, batches)):
-            for f, sha in zip(batch, shas):
-                out[f.rel] = (sha, None)
-        for rel, futures in pieces.items():
-            chunks = tuple(fut.result() for fut in futures)
-            out[rel] = (chunk_list_id(chunks), chunks)
-    return out
+    pieces = {i: [pool.submit(hash_range, f"{root}/{files[i].rel}", offset, length)
+                  for offset, length in chunk_ranges(files[i].size)] for i in chunked}
+    for run, shas in zip(runs, pool.map(hash_run, runs)):
+        for i, sha in zip(run, shas):
+            out[i] = (sha, None)
+    for i, futures in pieces.items():
+        chunks = tuple(fut.result() for fut in futures)
+        out[i] = (chunk_list_id(chunks), chunks)
+    return out  # type: ignore[return-value]
 
 
-def _remember(home: Home, name: str, state: State, files: Iterable[LocalFile], dirs: list[str],
-              hashes: dict, version: int, remote_url: str) -> None:
+def _remember(home: Home, name: str, state: State, out: _Outcome, version: int, remote_url: str) -> None:
     """Record the version the copy now is, with every file's stat and content id."""
-    before = (state.version, state.remote, state.files, state.dirs)
     state.version = version
     state.remote = remote_url
-    state.dirs = sorted(dirs)
-    state.files = {}
-    for f in files:
-        state.remember(f, *hashes[f.rel])
-    if (state.version, state.remote, state.files, state.dirs) != before:  # an up-to-date push writes nothing
-        home.save_state(name, state)
+    state.dirs = out.dirs
+    state.use_records(out.records)
+    home.save_state(name, state)

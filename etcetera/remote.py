@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 import random
 import time
@@ -10,7 +11,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Callable, Iterable, Iterator, MutableMapping, TypeVar
 
 from . import catalog
-from .catalog import GroupWriter, Root, group_of, read_shard, read_version
+from .catalog import Group, GroupWriter, Root, Shard, group_of, read_shard, read_version
 from .errors import ConflictError, CutOffError, IntegrityError, NotFoundError, RemoteError
 from .manifest import FileEntry, Manifest
 from .names import NAME_RE, parse_version
@@ -262,6 +263,51 @@ class Remote:
                 return list(pool.map(fetch, refs))
         return [fetch(r) for r in refs]
 
+    def shard(self, ref: catalog.ShardRef, group: str, where: str) -> catalog.Shard:
+        """One metadata shard, verified against its reference (cut-off reads are read again)."""
+        try:
+            return self._get(object_key(ref.id), where.split(" on ")[0], lambda raw: read_shard(raw, ref, group, where))
+        except NotFoundError:
+            raise NotFoundError(f"{where}: metadata shard {ref.id[:12]} of {group} is missing: the remote is damaged") from None
+
+    def version(self, name: str, version: int) -> "VersionReader":
+        """A version's metadata, to be read group by group and shard by shard."""
+        return VersionReader(self, name, version, self._version_doc(name, version)[1])
+
+    @contextlib.contextmanager
+    def shard_sink(self) -> Iterator[Callable[[str, bytes], None]]:
+        """A `put(id, raw)` for metadata shards: uploaded in the background (an existing one has its
+        age renewed), a bounded number at a time; every one is stored when the block ends."""
+        pending: set[Future] = set()
+        with ThreadPoolExecutor(self.storage.config.worker_count, "etc-meta") as pool:
+
+            def put(sid: str, raw: bytes) -> None:
+                while len(pending) >= 2 * self.storage.config.worker_count:  # bounded memory
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        pending.discard(f)
+                        f.result()
+                pending.add(pool.submit(self._put_object, sid, raw))
+
+            yield put
+            for f in pending:
+                f.result()
+
+    def create_root(self, root: Root) -> bytes:
+        """Publish a staged root: the version exists from now on.  ConflictError when its number
+        was taken meanwhile.  Returns the root's bytes."""
+        raw = root.to_bytes()
+        if not self.storage.put_if_absent(manifest_key(root.name, root.version), raw):
+            raise ConflictError(
+                f"{root.name}@{root.version} was published by someone else meanwhile on {self.url}: "
+                f"pull it and push again, or push -f to publish yours as a newer version"
+            )
+        return raw
+
+    def missing_shards(self, root: Root) -> bool:
+        """Whether a shard the root names is gone (a gc that ran just before it was published)."""
+        return any(not self.storage.exists(object_key(sid)) for sid in root.shard_ids())
+
     def summary(self, name: str, version: int) -> tuple[Manifest | Root, dict[str, tuple[int, int]]]:
         """(the version's head document, {partition or '.': (files, bytes)}) from the root alone
         where the format allows (etcetera/2); an etcetera/1 manifest is read whole."""
@@ -287,16 +333,7 @@ class Remote:
         """Upload the version's metadata shards (format etcetera/2; content-addressed, so an
         unchanged partition's shards already exist) and return the root that `publish` creates."""
         groups: dict[str, GroupWriter] = {}
-        pending: set[Future] = set()
-        with ThreadPoolExecutor(self.storage.config.worker_count, "etc-meta") as pool:
-
-            def put(sid: str, raw: bytes) -> None:
-                while len(pending) >= 2 * self.storage.config.worker_count:  # bounded memory
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        pending.discard(f)
-                        f.result()
-                pending.add(pool.submit(self._put_object, sid, raw))
+        with self.shard_sink() as put:
 
             def writer(group: str) -> GroupWriter:
                 if group not in groups:
@@ -308,14 +345,15 @@ class Remote:
             for d in manifest.dirs:
                 writer(group_of(d, folder=True)).add_dir(d)
             finished = [groups[g].finish() for g in sorted(groups)]
-            for f in pending:
-                f.result()
         return Root(manifest.name, manifest.version, finished, manifest.parent, manifest.created,
                     manifest.author, manifest.tool).to_bytes()
 
-    def publish(self, manifest: Manifest, raw: bytes | None = None) -> bytes:
+    def publish(self, manifest: Manifest | Root, raw: bytes | None = None) -> bytes:
         """Make a version exist, atomically and only if nobody took that number first; `raw` is
-        what `stage(manifest)` returned (staged here when not given).  Returns the root's bytes."""
+        what `stage(manifest)` returned (staged here when not given), and a `Root` is one whose
+        shards are already uploaded.  Returns the root's bytes."""
+        if isinstance(manifest, Root):
+            return self.create_root(manifest)
         raw = self.stage(manifest) if raw is None else raw
         if not self.storage.put_if_absent(manifest_key(manifest.name, manifest.version), raw):
             raise ConflictError(
@@ -335,3 +373,131 @@ class Remote:
         key = object_key(oid)
         if not self.storage.touch(key):
             self.storage.put(key, BytesSource(raw))
+
+
+class VersionReader:
+    """One version's metadata read a group at a time and, within a group, a shard at a time in
+    path order (a few shards fetched ahead), so a reader holds one group's few shards whatever the
+    version's size.  An `etcetera/1` manifest is read whole and handed out the same way."""
+
+    PREFETCH = 4
+
+    def __init__(self, remote: Remote, name: str, version: int, doc: Manifest | Root) -> None:
+        self.remote, self.name, self.version, self.doc = remote, name, version, doc
+        self.where = f"{name}@{version} on {remote.url}"
+
+    def partitions(self) -> list[str]:
+        return self.doc.partitions()
+
+    def groups(self, partitions: Iterable[str] | None = None) -> list[str]:
+        """The names of the groups a pull of `partitions` (None: all) reads, in order."""
+        if isinstance(self.doc, Root):
+            return [g.name for g in self.doc.select(partitions)]
+        wanted = None if partitions is None else set(partitions)
+        found = {group_of(f.path) for f in self.doc.files} | {group_of(d, folder=True) for d in self.doc.dirs}
+        return sorted(g for g in found if wanted is None or g == catalog.OUTSIDE or g[5:] in wanted)
+
+    def group(self, name: str) -> Group | None:
+        """The root's entry for a group (etcetera/2 only), or None."""
+        if isinstance(self.doc, Root):
+            return next((g for g in self.doc.groups if g.name == name), None)
+        return None
+
+    def counts(self, groups: Iterable[str]) -> tuple[int, int]:
+        """(files, bytes) of these groups."""
+        wanted = set(groups)
+        if isinstance(self.doc, Root):
+            picked = [g for g in self.doc.groups if g.name in wanted]
+            return sum(g.files for g in picked), sum(g.bytes for g in picked)
+        picked_files = [f for f in self.doc.files if group_of(f.path) in wanted]
+        return len(picked_files), sum(f.size for f in picked_files)
+
+    def shards(self, group: str) -> Iterator[Shard]:
+        """The group's shards in path order, each verified, a few fetched ahead in parallel."""
+        if not isinstance(self.doc, Root):
+            files = sorted((f for f in self.doc.files if group_of(f.path) == group), key=lambda f: f.path)
+            dirs = [d for d in self.doc.dirs if group_of(d, folder=True) == group]
+            if files or dirs:
+                yield Shard(files, dirs, self.doc.objects)
+            return
+        g = self.group(group)
+        refs = g.shards if g else []
+        if len(refs) <= 1:
+            for ref in refs:
+                yield self.remote.shard(ref, group, self.where)
+            return
+        with ThreadPoolExecutor(self.PREFETCH, "etc-meta") as pool:
+            ahead: list[Future] = []
+            todo = iter(refs)
+            for ref in todo:
+                ahead.append(pool.submit(self.remote.shard, ref, group, self.where))
+                if len(ahead) >= self.PREFETCH:
+                    break
+            while ahead:
+                shard = ahead.pop(0).result()
+                ref = next(todo, None)
+                if ref is not None:
+                    ahead.append(pool.submit(self.remote.shard, ref, group, self.where))
+                yield shard
+
+    def entries(self, group: str) -> "GroupEntries":
+        return GroupEntries(self.shards(group))
+
+
+class GroupEntries:
+    """A group's file entries in path order, read shard by shard as a merge with another
+    path-ordered stream asks for them.  `dirs` fills as shards are read (complete after `drain`)."""
+
+    def __init__(self, shards: Iterator[Shard]) -> None:
+        self._shards = shards
+        self._files: list[FileEntry] = []
+        self._objects: dict[str, int] = {}
+        self._i = 0
+        self.dirs: list[str] = []
+
+    def _more(self) -> bool:
+        while self._i >= len(self._files):
+            shard = next(self._shards, None)
+            if shard is None:
+                return False
+            self._files, self._objects, self._i = shard.files, shard.objects, 0
+            self.dirs.extend(shard.dirs)
+        return True
+
+    def upto(self, path: str, sizes: dict[str, int] | None = None) -> list[FileEntry]:
+        """The next entries whose path is at most `path`; the sizes of the objects they reference
+        go into `sizes`."""
+        out: list[FileEntry] = []
+        while self._more() and self._files[self._i].path <= path:
+            entry = self._files[self._i]
+            out.append(entry)
+            if sizes is not None:
+                for p in entry.parts:
+                    sizes[p.obj] = self._objects[p.obj]
+            self._i += 1
+        return out
+
+    def upto_count(self, n: int) -> list[FileEntry]:
+        """The next (at most) `n` entries; [] at the end."""
+        out: list[FileEntry] = []
+        while len(out) < n and self._more():
+            take = self._files[self._i:self._i + n - len(out)]
+            out.extend(take)
+            self._i += len(take)
+        return out
+
+    def get(self, path: str) -> FileEntry | None:
+        """The entry at `path`, skipping those before it (paths asked for must not decrease)."""
+        while self._more() and self._files[self._i].path < path:
+            self._i += 1
+        if self._more() and self._files[self._i].path == path:
+            return self._files[self._i]
+        return None
+
+    def drain(self) -> int:
+        """Read to the end; return how many entries were left."""
+        left = 0
+        while self._more():
+            left += len(self._files) - self._i
+            self._i = len(self._files)
+        return left

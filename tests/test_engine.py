@@ -9,7 +9,7 @@ import json
 import pytest
 
 import etcetera as etc
-from etcetera.home import FileRecord, Home, Pending
+from etcetera.home import FileRecord, Home, Pending, State
 from etcetera.names import check_rel_path, escapes
 from etcetera.remote import Remote, manifest_key
 from etcetera.storage import BytesSource, Storage, open_storage
@@ -21,16 +21,18 @@ def test_state_files_of_earlier_versions_still_work(file_remote, make_dataset):
     assert etc.push("old", config=cfg) == "old@1"
     home = Home(cfg.home_path)
     path = home.meta / "state" / "old.json"
-    pushed_as_1 = json.loads(path.read_text())
-    # On disk, records stay the plain lists every earlier version wrote and reads.
-    assert all(isinstance(e, list) and len(e) == 6 for e in pushed_as_1["files"].values())
+    head = json.loads(path.read_text())
+    # On disk: a small head naming a folder of per-group, path-sorted records.
+    assert "files" not in head and (home.meta / "state" / "old.d" / head["records"] / "data.train.tsv").is_file()
+    pushed_as_1 = {**head, "files": {rel: list(rec) for rel, rec in home.load_state("old").files.items()}}
+    del pushed_as_1["records"]
 
     (home.path("old") / "data" / "train" / "a.txt").write_bytes(b"changed\n")
     assert etc.push("old", config=cfg) == "old@2"
     raw = b"".join(open_storage(cfg).read(manifest_key("old", 2)))
-    # A state file as an earlier version left it when killed right after publishing @2: still
-    # at @1, the publish pending as a [version, sha256, remote] list, and one record from before
-    # modes were remembered (five fields).
+    # A state file as an earlier release left it when killed right after publishing @2: every
+    # record in the one JSON file, still at @1, the publish pending as a [version, sha256, remote]
+    # list, and one record from before modes were remembered (five fields).
     rel, record = next(iter(pushed_as_1["files"].items()))
     old = {**pushed_as_1, "pending": [2, hashlib.sha256(raw).hexdigest(), file_remote.url],
            "files": {**pushed_as_1["files"], rel: record[:5]}}
@@ -47,7 +49,36 @@ def test_state_files_of_earlier_versions_still_work(file_remote, make_dataset):
     assert (report.version, report.up_to_date, report.uploaded_bytes) == (2, True, 0)
     again = home.load_state("old")
     assert (again.version, again.pending) == (2, None)
-    assert all(isinstance(e, list) and len(e) == 6 for e in json.loads(path.read_text())["files"].values())
+    assert "files" not in json.loads(path.read_text())  # rewritten in the current layout
+    assert sorted(again.files) == sorted(pushed_as_1["files"])
+    # and the next push of the unchanged copy takes the fast path from the recorded stats
+    assert etc.push_report("old", config=cfg).up_to_date
+
+
+def test_state_records_round_trip_by_group_in_path_order(tmp_path):
+    home = Home(tmp_path)
+    records = {"meta.json": FileRecord(3, 1, 2, "a" * 64, None, False),
+               "data/train/b/x.bin": FileRecord(5, 1, 3, "b" * 64, ["c" * 64, "d" * 64], True),
+               "data/train/a.txt": FileRecord(0, 1, 4, "e" * 64, None, None),
+               "data/test/z": FileRecord(1, 2, 5, "f" * 64, None, False)}
+    state = State(version=3, remote="file:///r", partitions=["train", "test"], dirs=["data/test/empty"])
+    state.files = dict(records)
+    home.save_state("ds", state)
+    loaded = home.load_state("ds")
+    assert (loaded.version, loaded.remote, loaded.partitions, loaded.dirs) == (3, "file:///r", ["train", "test"],
+                                                                                ["data/test/empty"])
+    assert loaded.groups() == [".", "data/test", "data/train"]
+    assert list(loaded.records("data/train")) == [("data/train/a.txt", records["data/train/a.txt"]),
+                                                  ("data/train/b/x.bin", records["data/train/b/x.bin"])]
+    assert list(loaded.records("data/nope")) == []
+    assert loaded.files == records
+    # Saving again with new records drops the folder of the old ones.
+    folder = loaded.records_dir
+    loaded.files = {"meta.json": records["meta.json"]}
+    home.save_state("ds", loaded)
+    assert not folder.exists() and home.load_state("ds").files == {"meta.json": records["meta.json"]}
+    home.drop_state("ds")
+    assert home.load_state("ds") is None and not (home.meta / "state" / "ds.d").exists()
 
 
 def test_list_top_level_is_part_of_every_storage(remote):
