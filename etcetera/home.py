@@ -123,13 +123,7 @@ class State:
     def records(self, group: str) -> Iterator[tuple[str, FileRecord]]:
         """The records of one group (a partition `data/<p>` or `.`), in path order."""
         if self._files is None and self.records_dir is not None:
-            try:
-                fh = open(self.records_dir / group_file(group), encoding="utf-8")
-            except FileNotFoundError:
-                return
-            with fh:
-                for line in fh:
-                    yield parse_record_line(line)
+            yield from map(parse_record_line, self.record_lines(group))
             return
         yield from sorted((rel, r) for rel, r in self.files.items() if record_group(rel) == group)
 

@@ -23,6 +23,7 @@ from etcetera.names import Ref, parse_ref_or_tag
 from etcetera.remote import Remote
 from etcetera.storage import ObjectInfo, Source, Storage, open_storage
 from etcetera.tags import set_tag, tags_prefix
+from test_cli import assert_one_line_error, run as cli_run
 
 ETC = str(Path(sys.executable).parent / "etc")
 
@@ -249,20 +250,11 @@ def test_gc_and_listings_ignore_tags(remote, make_dataset):
 
 
 def run(*args: str, home: Path, ok: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if k != "ETC_CONFIG"}
-    full_env.update(HOME=str(home), **(env or {}))
-    proc = subprocess.run([ETC, *args], cwd=home, env=full_env, capture_output=True, text=True, timeout=120)
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
+    """The real `etc` command, run from `home` (see test_cli.run)."""
+    return cli_run(*args, cwd=home, home=home, ok=ok, env=env)
 
 
-def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
-    assert proc.returncode != 0
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("etc: error: "), proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
+one_line_error = assert_one_line_error
 
 
 def test_cli_tag_versions_and_pull_by_tag(tmp_path: Path):
