@@ -106,3 +106,12 @@ def make_dataset():
         return root
 
     return make
+
+
+@pytest.fixture
+def file_conn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """AIRFLOW_CONN_ETC_DEFAULT on a file:// remote; returns the remote folder."""
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    monkeypatch.setenv("AIRFLOW_CONN_ETC_DEFAULT", conn_json(f"file://{remote}", home=tmp_path / "home"))
+    return remote

@@ -20,13 +20,6 @@ from conftest import PLANTED_PASSWORD, conn_json
 SA_KEY = "-----BEGIN PRIVATE KEY-----\nMIIplantedSAkeyHOOK987654\n-----END PRIVATE KEY-----\n"
 
 
-@pytest.fixture
-def file_conn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """AIRFLOW_CONN_ETC_DEFAULT on a file:// remote; returns the remote folder."""
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    monkeypatch.setenv("AIRFLOW_CONN_ETC_DEFAULT", conn_json(f"file://{remote}", home=tmp_path / "home"))
-    return remote
 
 
 def test_hook_builds_config_from_the_connection_only(file_conn: Path, tmp_path: Path,

@@ -22,16 +22,7 @@ from conftest import DAGS_FOLDER, PLANTED_PASSWORD, airflow_files_text, conn_jso
 RELIABILITY = Path(__file__).resolve().parents[3] / "tests" / "reliability"
 
 
-@pytest.fixture
-def remote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """AIRFLOW_CONN_ETC_DEFAULT on a file:// remote; returns the remote folder."""
-    folder = tmp_path / "remote"
-    folder.mkdir()
-    monkeypatch.setenv("AIRFLOW_CONN_ETC_DEFAULT", conn_json(f"file://{folder}", home=tmp_path / "home"))
-    return folder
-
-
-def test_hook_pushes_lists_pulls_opens(remote: Path, tmp_path: Path, make_dataset) -> None:
+def test_hook_pushes_lists_pulls_opens(file_conn: Path, tmp_path: Path, make_dataset) -> None:
     src = make_dataset(tmp_path / "src" / "birds")
     hook = EtcHook()
     assert hook.versions("birds") == []
@@ -88,7 +79,7 @@ etcetera_templated_dag = etcetera_templated()
 '''
 
 
-def test_templates_render_in_every_operator(airflow_db: Path, remote: Path, tmp_path: Path, make_dataset,
+def test_templates_render_in_every_operator(airflow_db: Path, file_conn: Path, tmp_path: Path, make_dataset,
                                              capfd, caplog) -> None:
     from airflow.utils.state import DagRunState
 
@@ -108,7 +99,7 @@ def test_templates_render_in_every_operator(airflow_db: Path, remote: Path, tmp_
     assert tis["read"].xcom_pull(task_ids="read") == "0,0"
     pulled = Path(f"{src}-pulled") / "fish"  # home rendered
     assert sorted(p.name for p in (pulled / "data").iterdir()) == ["train"]  # partitions rendered
-    assert etc.versions("fish", config=etc.Config(f"file://{remote}", home=str(tmp_path / "h"))) == [1]
+    assert etc.versions("fish", config=etc.Config(f"file://{file_conn}", home=str(tmp_path / "h"))) == [1]
     assert PLANTED_PASSWORD not in logs and PLANTED_PASSWORD not in airflow_files_text()
 
 

@@ -12,7 +12,7 @@ import etcetera as etc
 from etcetera_airflow.sensors.etc import EtcDatasetSensor
 from etcetera_airflow.triggers.etc import EtcDatasetTrigger, found_version
 
-from conftest import DAGS_FOLDER, PLANTED_PASSWORD, conn_json, load_dag_file
+from conftest import DAGS_FOLDER, PLANTED_PASSWORD, load_dag_file
 
 WAIT_DAG = '''
 from airflow.sdk import dag
@@ -55,14 +55,12 @@ def test_sensor_accepts_name_at_version() -> None:
     assert EtcDatasetSensor(task_id="d", name="ds@stable")._wanted() == ("ds", None, "stable")
 
 
-def test_sensor_waits_for_a_tag_and_returns_the_version_it_points_at(tmp_path: Path, monkeypatch, make_dataset) -> None:
+def test_sensor_waits_for_a_tag_and_returns_the_version_it_points_at(file_conn: Path, tmp_path: Path, make_dataset) -> None:
     """`name@TAG` waits until the tag exists (a later version does not satisfy it), then gives
     the version the tag points at, through the real hook and remote."""
     import asyncio
 
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    monkeypatch.setenv("AIRFLOW_CONN_ETC_DEFAULT", conn_json(f"file://{remote}", home=tmp_path / "home"))
+    remote = file_conn
     cfg = etc.Config(f"file://{remote}", home=str(tmp_path / "publisher"))
     src = make_dataset(tmp_path / "src" / "tg")
     etc.register(src, config=cfg)
@@ -93,7 +91,7 @@ def test_sensor_refuses_a_malformed_ref_with_the_core_rule(ref: str) -> None:
 
 
 def test_deferred_sensor_resumes_when_the_version_is_pushed(
-    airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_dataset, capfd, caplog
+    airflow_db: Path, file_conn: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_dataset, capfd, caplog
 ) -> None:
     """Version 2 of "late" is pushed only once the task has deferred: the engine runs the trigger,
     the trigger sees the new version, the task resumes and returns "late@2"; a partial pull of
@@ -103,9 +101,7 @@ def test_deferred_sensor_resumes_when_the_version_is_pushed(
     from airflow.utils.state import DagRunState, TaskInstanceState
     from sqlalchemy import func, select
 
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    monkeypatch.setenv("AIRFLOW_CONN_ETC_DEFAULT", conn_json(f"file://{remote}", home=tmp_path / "home"))
+    remote = file_conn
     cfg = etc.Config(f"file://{remote}", home=str(tmp_path / "publisher"))
     src = make_dataset(tmp_path / "src" / "late")
     etc.register(src, config=cfg)
