@@ -355,15 +355,12 @@ class Remote:
         if isinstance(manifest, Root):
             return self.create_root(manifest)
         raw = self.stage(manifest) if raw is None else raw
-        if not self.storage.put_if_absent(manifest_key(manifest.name, manifest.version), raw):
-            raise ConflictError(
-                f"{manifest.name}@{manifest.version} was published by someone else meanwhile on {self.url}: "
-                f"pull it and push again, or push -f to publish yours as a newer version"
-            )
+        root = read_version(raw, f"{manifest.name}@{manifest.version}")
+        assert isinstance(root, Root), "stage() writes etcetera/2 roots"
+        self.create_root(root)
         # A gc that judged a reused shard an orphan just before `stage` renewed it may have deleted
         # it since: now that the root protects them, re-create any that is gone.
-        doc = read_version(raw, f"{manifest.name}@{manifest.version}")
-        if any(not self.storage.exists(object_key(sid)) for sid in doc.shard_ids()):
+        if self.missing_shards(root):
             self.stage(manifest)
         return raw
 
