@@ -171,9 +171,6 @@ class State:
         """The content id (and chunk ids) recorded for `f`, if it is unchanged since."""
         return cached(self.files.get(f.rel), f)
 
-    def remember(self, f: LocalFile, sha: str, chunks: tuple[str, ...] | None) -> None:
-        self.files[f.rel] = make_record(f, sha, chunks)
-
     @classmethod
     def from_json(cls, raw: Any, folder: Path | None = None) -> "State":
         """The state a state file holds: its records in the file itself (lists, as earlier releases
