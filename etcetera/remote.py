@@ -147,7 +147,7 @@ class Remote:
         """What the index of `name` says (None: the remote has none for it)."""
         key = index_key(name)
         try:
-            raw = self._get(key, name, lambda raw: raw)
+            raw = self._get(key, key, lambda raw: raw)
         except NotFoundError:
             return None
         return _index.read_dataset_index(raw, name, f"{key} on {self.url}")
@@ -174,7 +174,7 @@ class Remote:
     def _indexed_names(self) -> dict[str, int]:
         key = index_key()
         try:
-            raw = self._get(key, "the index", lambda raw: raw)
+            raw = self._get(key, key, lambda raw: raw)
         except NotFoundError:
             raise NotFoundError(f"{self.url} has no index of its datasets ({key}), which a reader that cannot "
                                 f"list needs: any push (or `etc gc`) on the writable remote it mirrors writes "

@@ -232,14 +232,14 @@ class HTTPStorage(Storage):
         if resp.status == 416 and ranged:  # the range starts past the end: no bytes (the caller checks sizes)
             self._finish(resp, conn)
             return
-        if resp.status not in (200, 206) or (resp.status == 206 and not ranged):
+        if resp.status not in (200, 206):
             raise self._refuse(resp, conn, key, "read")
         self._check_encoding(resp, conn, key)
         skip, want = 0, length
         if resp.status == 206:
             found = _CONTENT_RANGE.fullmatch((resp.getheader("Content-Range") or "").strip())
             first, last = (int(found.group(1)), int(found.group(2))) if found else (-1, -1)
-            if first != start or last < first or (length is not None and last - first + 1 > length):
+            if not ranged or first != start or last < first or (length is not None and last - first + 1 > length):
                 conn.close()
                 raise RemoteError(f"cannot read {key} on {self.url}: the server answered another byte range than "
                                   f"asked for: check the web server or CDN")
