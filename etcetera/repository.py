@@ -202,8 +202,8 @@ class Repository:
     def push_report(self, name: str, *, force: bool = False, quiet: bool | None = None) -> PushReport:
         """`push`, with what it did: the version, the files and the bytes uploaded."""
         check_name(name)
-        self.remote.require_writable("push")
         require_local(self.home, name)
+        self.remote.require_writable("push")
         return push(self.home, self.remote, name, workers=self.config.worker_count, force=force, quiet=quiet)
 
     def pull(self, ref: str, *, force: bool = False, partitions: Sequence[str] | None = None,
