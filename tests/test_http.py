@@ -228,6 +228,26 @@ def test_concurrent_pushes_leave_every_version_readable(mirror: Mirror, make_dat
     assert api.list_remote(r) == {name: 3 for name in names}
 
 
+def test_https_with_a_certificate(nginx_site, make_dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """https:// proper: nginx with TLS; an untrusted certificate is a one-line error, not retried."""
+    root, _ = nginx_site
+    folder = root / f"tls-{uuid.uuid4().hex[:8]}"
+    w = Config(f"file://{folder}", home=str(tmp_path / "w"))
+    etc.register(make_dataset("kite", {"train/a.txt": b"tls\n" * 100}), config=w)
+    etc.push("kite", config=w)
+    cert, key = web.self_signed(tmp_path / "tls")
+    with web.nginx(root, tmp_path / "nginx-tls", tls=(cert, key)) as base:
+        assert base.startswith("https://")
+        r = Config(f"{base}/{folder.name}", home=str(tmp_path / "r"), give_up_seconds=5)
+        with pytest.raises(RemoteError) as err:
+            etc.pull("kite", config=r)
+        one_line(err.value, base, "certificate is not trusted")
+        assert nothing_written(r, "kite")
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        assert api.list_remote(r) == {"kite": 1}
+        assert (etc.pull("kite", config=r).path / "data" / "train" / "a.txt").read_bytes() == b"tls\n" * 100
+
+
 # ------------------------------------------------------------------ other servers
 
 

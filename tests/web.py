@@ -117,10 +117,10 @@ http {{
     scgi_temp_path {work}/scgi;
     types {{ }}
     default_type application/octet-stream;
-    sendfile on;
+    sendfile on;{certs}
     keepalive_requests 100;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{tls};
         root {root};
     }}
 }}
@@ -128,14 +128,16 @@ http {{
 
 
 @contextlib.contextmanager
-def nginx(root: Path, work: Path) -> Iterator[str]:
-    """nginx serving the folder `root` on 127.0.0.1: yields its base url."""
+def nginx(root: Path, work: Path, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """nginx serving the folder `root` on 127.0.0.1: yields its base url (https:// with `tls`, a
+    (certificate, key) pair of PEM files)."""
     binary = find_nginx()
     work.mkdir(parents=True, exist_ok=True)
     for attempt in range(3):  # the free port may be taken before nginx binds it
         port = free_port()
         conf = work / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(work=work, port=port, root=root))
+        certs = f"\n    ssl_certificate {tls[0]};\n    ssl_certificate_key {tls[1]};" if tls else ""
+        conf.write_text(NGINX_CONF.format(work=work, port=port, root=root, tls=" ssl" if tls else "", certs=certs))
         log = open(work / "stderr.log", "wb")
         proc = subprocess.Popen([binary, "-p", str(work), "-c", str(conf), "-e", str(work / "error.log")],
                                 stdout=log, stderr=subprocess.STDOUT)
@@ -148,7 +150,7 @@ def nginx(root: Path, work: Path) -> Iterator[str]:
         errors = (work / "error.log").read_text(errors="replace")[-500:] if (work / "error.log").exists() else ""
         pytest.fail(f"nginx did not start: {errors}", pytrace=False)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         proc.terminate()
         try:
@@ -157,6 +159,33 @@ def nginx(root: Path, work: Path) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files in `folder` (cryptography comes with moto)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

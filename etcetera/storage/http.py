@@ -147,6 +147,11 @@ class HTTPStorage(Storage):
             except _STALE if reused else () as exc:  # type: ignore[misc]
                 conn.close()
                 continue
+            except ssl.SSLCertVerificationError as exc:
+                conn.close()
+                raise RemoteError(f"cannot {action} {key} on {self.url}: the server's TLS certificate is not "
+                                  f"trusted ({(exc.verify_message or 'verify failed')[:80]}): check the url, or "
+                                  f"the certificate (SSL_CERT_FILE names extra trusted ones)") from None
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 failure = f"cannot connect to {self._host()} ({type(exc).__name__})"
