@@ -301,9 +301,10 @@ def _objects(path: str) -> bool:
     ("html", _objects, IntegrityError, ["sha256 mismatch"]),
     ("short", _objects, CutOffError, ["birds@2", "short response"]),
     ("short", lambda p: p.endswith(".json.gz"), CutOffError, ["birds@2", "short response"]),
+    ("understated", _objects, IntegrityError, ["birds@2", "verification"]),
     ("wrong-range", _objects, RemoteError, ["another byte range"]),
 ], ids=["redirect-elsewhere", "html-page-everywhere", "html-page-for-objects", "short-objects", "short-root",
-        "wrong-range"])
+        "understated-length", "wrong-range"])
 def test_hostile_responses_are_one_line_errors_and_write_nothing(served, tmp_path: Path, mode, where, error, needles):
     rules = web.Rules()
     rules.rule = lambda path: mode if where(path) else None
