@@ -348,3 +348,23 @@ def test_index_documents_are_checked():
             read_dataset_index(bad, "birds", "x")
     with pytest.raises(FormatError):
         read_datasets(b'{"format": "etcetera/index-1", "datasets": {"../x": 1}}', "x")
+
+
+def test_reads_of_any_range_with_and_without_range_support(served, nginx_site, tmp_path: Path):
+    """Storage.read(key, start, length) gives the same bytes from nginx (206) and from a server
+    that ignores Range (200, sliced): open-ended, past the end, and zero-length ranges included."""
+    _, w = served
+    key = index_key("birds")
+    whole = (tmp_path / "site" / key).read_bytes()
+    root, base = nginx_site
+    shutil.copytree(tmp_path / "site", root / f"rng-{tmp_path.name}")
+    cases = [(0, None), (5, None), (5, 10), (len(whole) - 3, 10), (len(whole) + 5, None), (3, 0)]
+    with web.python_server(tmp_path / "site") as plain:
+        for url in (f"{base}/rng-{tmp_path.name}", plain):
+            storage = open_storage(Config(url))
+            try:
+                for start, length in cases:
+                    end = None if length is None else start + length
+                    assert b"".join(storage.read(key, start, length)) == whole[start:end], (url, start, length)
+            finally:
+                storage.close()

@@ -207,6 +207,7 @@ class Rules:
 def _handler(root: Path, rules: Rules) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(_Quiet):
         protocol_version = "HTTP/1.1"  # keep-alive, as a real server
+        disable_nagle_algorithm = True  # else each small response waits for a delayed ACK (~40 ms)
 
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, directory=str(root), **kwargs)
@@ -265,7 +266,7 @@ def python_server(root: Path, rules: Rules | None = None) -> Iterator[str]:
     handler = _handler(root, rules or Rules())
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

@@ -253,11 +253,14 @@ class HTTPStorage(Storage):
                 conn.close()
                 raise RemoteError(f"cannot read {key} on {self.url}: the server's Content-Length "
                                   f"({resp.length}) does not match its Content-Range: check the web server or CDN")
-        elif ranged:
+        elif ranged:  # 200: the server sent the whole object; cut the range out of it
             self._warn_once("range", f"{self.url} ignores Range requests: whole objects are downloaded "
                                      f"to read parts of them (slower); enable byte ranges on the server")
             skip = start
-        if want is None and resp.length is not None:
+            if resp.length is not None:
+                left = max(0, resp.length - start)
+                want = left if length is None else min(length, left)
+        else:
             want = resp.length
         yield from self._body(resp, conn, key, skip, want)
 
