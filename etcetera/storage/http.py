@@ -113,12 +113,13 @@ class HTTPStorage(Storage):
             parts = urlsplit(url.strip())
             port = parts.port
         except ValueError:
-            raise ConfigError(f"invalid remote url {show_endpoint(url)!r}: use https://host/path") from None
+            raise ConfigError("invalid remote url (bad host or port): use https://host/path") from None
         if parts.username is not None or parts.password is not None:
             raise ConfigError(f"remote {show_endpoint(url)}: credentials in the url are not supported "
                               f"(HTTPS remotes are read anonymously): remove the user:password@ part")
         if not parts.hostname or parts.query or parts.fragment:
-            raise ConfigError(f"invalid remote url {show_endpoint(url)!r}: use https://host/path (no ?query or #fragment)")
+            raise ConfigError(f"invalid remote url {show_endpoint(url)!r}: use https://host/path "
+                              f"(no ?query or #fragment)")
         super().__init__(url.strip(), config)
         self.scheme = parts.scheme.lower()
         self.origin = (self.scheme, parts.hostname.lower(), port or (443 if self.scheme == "https" else 80))
