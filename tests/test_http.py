@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,8 @@ import pytest
 
 import etcetera as etc
 from etcetera import Config, api
-from etcetera.errors import ConfigError, CutOffError, FormatError, IntegrityError, NotFoundError, RemoteError
+from etcetera.errors import (ConfigError, CutOffError, FormatError, IntegrityError, NotFoundError, RemoteError,
+                             TransientError)
 from etcetera.remote import Remote, index_key
 from etcetera.storage import open_storage
 
@@ -368,3 +370,20 @@ def test_reads_of_any_range_with_and_without_range_support(served, nginx_site, t
                     assert b"".join(storage.read(key, start, length)) == whole[start:end], (url, start, length)
             finally:
                 storage.close()
+
+
+@pytest.mark.parametrize("server", ["refused", "503"])
+def test_an_unreachable_or_failing_server_gives_up_within_the_budget(served, tmp_path: Path, server):
+    rules = web.Rules()
+    rules.rule = lambda path: "503"
+    with web.python_server(tmp_path / "site", rules) as url:
+        if server == "refused":
+            url = f"http://127.0.0.1:{web.free_port()}"  # nothing listens there
+        r = Config(url, home=str(tmp_path / "r"), give_up_seconds=1.5)
+        started = time.monotonic()
+        with pytest.raises(TransientError) as err:
+            etc.pull("birds", config=r)
+        assert time.monotonic() - started < 5
+    one_line(err.value, url, "1.5 s")
+    assert nothing_written(r, "birds")
+    assert server == "refused" or rules.requests > 1  # retried before giving up

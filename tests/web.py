@@ -242,6 +242,8 @@ def _handler(root: Path, rules: Rules) -> type[http.server.BaseHTTPRequestHandle
                 return self._send(200, body, {"Content-Type": "application/octet-stream"})
             if mode == "redirect":
                 return self._send(302, b"", {"Location": f"{rules.other_host}{self.path}"})
+            if mode == "503":
+                return self._send(503, b"busy", {"Content-Type": "text/plain"})
             if mode == "html":
                 return self._send(200, b"<!doctype html><html><body>Oops, not here</body></html>",
                                   {"Content-Type": "text/html"})
