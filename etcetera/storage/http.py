@@ -155,7 +155,7 @@ class HTTPStorage(Storage):
                                   f"the certificate (SSL_CERT_FILE names extra trusted ones)") from None
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
-                failure = f"cannot connect to {self._host()} ({type(exc).__name__})"
+                failure = f"cannot reach {self._host()} ({type(exc).__name__})"
             else:
                 status = resp.status
                 if status in (301, 302, 303, 307, 308):
