@@ -29,7 +29,8 @@ class GcReport:
 
 def collect(remote: Remote, grace_hours: float = DEFAULT_GRACE_HOURS, dry_run: bool = False,
             workers: int = 16) -> GcReport:
-    """Delete unreferenced objects older than `grace_hours`; return what was found and done."""
+    """Delete unreferenced objects older than `grace_hours`; return what was found and done.
+    Also brings the index for HTTPS readers up to date (not with `dry_run`)."""
     # List objects before reading manifests: an object uploaded after this listing is never
     # considered, and one listed here that a newer manifest references is kept.
     # Partial writes of killed uploads (never referenced) are collected like orphans.
@@ -71,6 +72,7 @@ def collect(remote: Remote, grace_hours: float = DEFAULT_GRACE_HOURS, dry_run: b
         deleted.append(info)
 
     run_parallel([lambda o=o: delete(o) for o in orphans], workers)
+    remote.write_index()  # maintenance: adds the index an older remote lacks (docs/format.md, Index)
     return GcReport(len(objects), len(objects) - len(orphans) - recent, len(deleted),
                     sum(o.size for o in deleted), recent + len(renewed))
 

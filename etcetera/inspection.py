@@ -382,7 +382,12 @@ def _verify_local(root: Path, manifest: Manifest, partitions: list[str] | None) 
 
 
 def _verify_remote(r: Remote, manifest: Manifest, deep: bool, workers: int) -> Verification:
-    listed = {info.key: info.size for info in r.storage.list(OBJECTS)}
+    if r.storage.listable:
+        listed = {info.key: info.size for info in r.storage.list(OBJECTS)}
+    else:  # a static web server: one HEAD per object
+        keys = [object_key(obj) for obj in manifest.objects]
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys)))) as pool:
+            listed = {k: n for k, n in zip(keys, pool.map(r.storage.size, keys)) if n is not None}
     problems: list[Problem] = []
     intact: list[str] = []
     for obj, size in sorted(manifest.objects.items()):

@@ -11,10 +11,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Callable, Iterable, Iterator, MutableMapping, TypeVar
 
 from . import catalog
+from . import index as _index
 from .catalog import Group, GroupWriter, Root, Shard, group_of, read_shard, read_version
-from .errors import ConflictError, CutOffError, IntegrityError, NotFoundError, RemoteError
+from .errors import ConflictError, CutOffError, EtcError, IntegrityError, InvalidNameError, NotFoundError, RemoteError
 from .manifest import FileEntry, Manifest
-from .names import NAME_RE, parse_version
+from .names import NAME_RE, check_tag, parse_version
 from .storage import BytesSource, ObjectInfo, Source, Storage
 
 log = logging.getLogger("etcetera")
@@ -33,6 +34,25 @@ def manifest_key(name: str, version: int) -> str:
     return f"{DATASETS}{name}/{version:010d}.json.gz"
 
 
+def index_key(name: str | None = None) -> str:
+    """Where the index of dataset `name` is, or (no name) the remote-wide one (docs/format.md, Index)."""
+    return f"{DATASETS}{name}/{_index.INDEX}" if name else f"{DATASETS}{_index.INDEX}"
+
+
+def parse_tag_key(key: str) -> tuple[str, str, int] | None:
+    """(name, tag, event number) for a key `datasets/<name>/tags/<TAG>/<seq>.json`, else None."""
+    parts = key.split("/")
+    if len(parts) != 5 or parts[0] != DATASETS[:-1] or parts[2] != TAGS or not parts[4].endswith(".json") \
+            or not NAME_RE.fullmatch(parts[1]):
+        return None
+    seq = parse_version(parts[4][:-5])
+    try:
+        check_tag(parts[3])
+    except InvalidNameError:
+        return None
+    return (parts[1], parts[3], seq) if seq is not None else None
+
+
 def parse_manifest_key(key: str) -> tuple[str, int] | None:
     """(name, version) for a key `datasets/<name>/<version>.json.gz`, else None.  Tag events are
     skipped; anything else under datasets/ (a stray upload, '²³.json.gz') is ignored, never
@@ -45,6 +65,8 @@ def parse_manifest_key(key: str) -> tuple[str, int] | None:
             return parts[1], version
     if len(parts) > 3 and parts[0] == DATASETS[:-1] and parts[2] == TAGS:
         return None  # a tag event (tags.py): expected, not worth a line
+    if parts[-1] == _index.INDEX and len(parts) in (2, 3):
+        return None  # an index (index.py)
     log.debug("ignoring %s on the remote: not a dataset version's manifest", key)
     return None
 
@@ -92,7 +114,10 @@ class Remote:
         self.objects: Storage = Under(storage, OBJECTS)  # keyed by object id, for the transfer engine
 
     def versions(self, name: str) -> list[int]:
-        """Published versions of `name`, newest first."""
+        """Published versions of `name`, newest first: listed, or on a remote that cannot list
+        (HTTPS) from its index, checked for newer versions than the index knows."""
+        if not self.storage.listable:
+            return self._indexed_versions(name)
         found = []
         for info in self.storage.list(f"{DATASETS}{name}/"):
             parsed = parse_manifest_key(info.key)
@@ -105,13 +130,123 @@ class Remote:
         return versions[0] if versions else None
 
     def names(self) -> dict[str, int]:
-        """Every dataset with its latest version."""
+        """Every dataset with its latest version (on a remote that cannot list: every dataset its
+        index names, each checked for versions newer than the index knows)."""
+        if not self.storage.listable:
+            return self._indexed_names()
         latest: dict[str, int] = {}
         for info in self.storage.list(DATASETS):
             parsed = parse_manifest_key(info.key)
             if parsed is not None:
                 latest[parsed[0]] = max(latest.get(parsed[0], 0), parsed[1])
         return dict(sorted(latest.items()))
+
+    # ------------------------------------------------------------ the index (docs/format.md, Index)
+
+    def dataset_index(self, name: str) -> _index.DatasetIndex | None:
+        """What the index of `name` says (None: the remote has none for it)."""
+        key = index_key(name)
+        try:
+            raw = self._get(key, key, lambda raw: raw)
+        except NotFoundError:
+            return None
+        return _index.read_dataset_index(raw, name, f"{key} on {self.url}")
+
+    def has_version(self, name: str, version: int) -> bool:
+        """Whether `name@version` exists, by reading its root (so that a server answering every
+        path with a page is an error rather than an endless run of versions)."""
+        try:
+            self._version_doc(name, version)
+            return True
+        except NotFoundError:
+            return False
+
+    def _indexed_versions(self, name: str) -> list[int]:
+        indexed = self.dataset_index(name)
+        versions = list(indexed.versions) if indexed else []
+        # Versions are numbered in sequence: any newer than the index knows follow its newest.
+        newest = versions[-1] if versions else 0
+        while self.has_version(name, newest + 1):
+            newest += 1
+            versions.append(newest)
+        return sorted(versions, reverse=True)
+
+    def _indexed_names(self) -> dict[str, int]:
+        key = index_key()
+        try:
+            raw = self._get(key, key, lambda raw: raw)
+        except NotFoundError:
+            raise NotFoundError(f"{self.url} has no index of its datasets ({key}), which a reader that cannot "
+                                f"list needs: any push (or `etc gc`) on the writable remote it mirrors writes "
+                                f"one; copy it here") from None
+        latest = _index.read_datasets(raw, f"{key} on {self.url}")
+
+        def newest(item: tuple[str, int]) -> int:
+            name, version = item
+            while self.has_version(name, version + 1):
+                version += 1
+            return version
+
+        items = list(latest.items())
+        with ThreadPoolExecutor(max(1, min(len(items), self.storage.config.worker_count)), "etc-index") as pool:
+            return dict(zip(latest, pool.map(newest, items)))
+
+    def write_index(self, changed: str | None = None) -> None:
+        """Bring the index up to date from one listing of datasets/: the remote-wide index, the
+        index of `changed`, and that of every dataset that has none or a version or tag event
+        newer than its index.  Nothing on a remote that cannot list (read-only mirrors)."""
+        if self.storage.read_only or not self.storage.listable:
+            return
+        found: dict[str, _index.DatasetIndex] = {}
+        newest: dict[str, float | None] = {}
+        indexed: dict[str, float | None] = {}
+        for info in self.storage.list(DATASETS):
+            parts = info.key.split("/")
+            if len(parts) == 3 and parts[2] == _index.INDEX:
+                indexed[parts[1]] = info.mtime
+                continue
+            version = parse_manifest_key(info.key)
+            tag = parse_tag_key(info.key) if version is None else None
+            if version is None and tag is None:
+                continue
+            name = (version or tag)[0]  # type: ignore[index]
+            entry = found.setdefault(name, _index.DatasetIndex(name))
+            if version is not None:
+                entry.versions.append(version[1])
+            else:
+                entry.tags[tag[1]] = max(entry.tags.get(tag[1], 0), tag[2])  # type: ignore[index]
+            old = newest.get(name, 0.0)
+            newest[name] = None if info.mtime is None or old is None else max(old, info.mtime)
+        live = {n: d for n, d in found.items() if d.versions}
+
+        def stale(name: str) -> bool:
+            have, last = indexed.get(name), newest.get(name)
+            return name == changed or have is None or last is None or last >= have
+
+        todo = [d for n, d in live.items() if stale(n)]
+
+        def put(d: _index.DatasetIndex) -> None:
+            self.storage.put(index_key(d.name), BytesSource(d.to_bytes()))
+
+        if todo:
+            with ThreadPoolExecutor(min(len(todo), self.storage.config.worker_count), "etc-index") as pool:
+                list(pool.map(put, todo))
+        latest = {n: max(d.versions) for n, d in live.items()}
+        self.storage.put(index_key(), BytesSource(_index.datasets_bytes(latest)))
+
+    def refresh_index(self, name: str) -> None:
+        """`write_index` after a push or a tag of `name`: a failure is a warning, since what was
+        published stands and readers that cannot list still find it by probing."""
+        try:
+            self.write_index(name)
+        except EtcError as exc:
+            log.warning("%s: the index for HTTPS readers was not updated (%s): the next push or `etc gc` "
+                        "updates it", self.url, exc)
+
+    def require_writable(self, what: str) -> None:
+        """Refuse `what` (push, tag, gc) on a read-only remote before anything is done."""
+        if self.storage.read_only:
+            raise self.storage.refuse_write(what)
 
     def _get(self, key: str, where: str, check: Callable[[bytes], T]) -> T:
         """Read a metadata object and pass it through `check`.  The client libraries retry
@@ -302,6 +437,7 @@ class Remote:
                 f"{root.name}@{root.version} was published by someone else meanwhile on {self.url}: "
                 f"pull it and push again, or push -f to publish yours as a newer version"
             )
+        self.refresh_index(root.name)
         return raw
 
     def missing_shards(self, root: Root) -> bool:

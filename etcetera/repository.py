@@ -180,6 +180,7 @@ class Repository:
         wins, the other gets a ConflictError and nothing changes."""
         parsed = parse_ref_or_tag(ref)
         check_tag(tag)  # before any remote access: bad input changes nothing
+        self.remote.require_writable("tag")
         if delete:
             if parsed.version is not None or parsed.tag is not None:
                 raise EtcError(f"a tag is deleted by name: etc tag --delete {parsed.name} {tag}")
@@ -191,6 +192,7 @@ class Repository:
         from . import gc as _gc
 
         grace = _gc.DEFAULT_GRACE_HOURS if grace_hours is None else grace_hours
+        self.remote.require_writable("gc")
         return _gc.collect(self.remote, grace, dry_run, self.config.worker_count)
 
     def push(self, name: str, *, force: bool = False, quiet: bool | None = None) -> str:
@@ -201,6 +203,7 @@ class Repository:
         """`push`, with what it did: the version, the files and the bytes uploaded."""
         check_name(name)
         require_local(self.home, name)
+        self.remote.require_writable("push")
         return push(self.home, self.remote, name, workers=self.config.worker_count, force=force, quiet=quiet)
 
     def pull(self, ref: str, *, force: bool = False, partitions: Sequence[str] | None = None,

@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .errors import ConflictError, EtcError, FormatError, InvalidNameError, NotFoundError
-from .names import LATEST, Ref, check_name, check_tag, parse_version
-from .remote import DATASETS, TAGS, Remote, manifest_key
+from .errors import ConflictError, EtcError, FormatError, NotFoundError
+from .names import LATEST, Ref, check_name, check_tag
+from .remote import DATASETS, TAGS, Remote, manifest_key, parse_tag_key
 
 
 def tags_prefix(name: str) -> str:
@@ -47,20 +47,40 @@ class TagChange:
 
 def _events(remote: Remote, name: str, only: str = "") -> dict[str, int]:
     """The newest event's sequence number of each tag of `name` (deleted ones included), or of
-    the tag `only` (listing only its events)."""
+    the tag `only` (listing only its events).  A remote that cannot list (HTTPS) is asked its
+    index, and each tag's next events are looked for until one is missing, since the index may be
+    older than the newest event."""
+    if not remote.storage.listable:
+        return _indexed_events(remote, name, only)
     newest: dict[str, int] = {}
     prefix = tags_prefix(name)
     for info in remote.storage.list(prefix + (only + "/" if only else "")):
-        tag, _, file = info.key[len(prefix):].partition("/")
-        seq = parse_version(file[:-5]) if file.endswith(".json") else None
-        if seq is None or "/" in file:
+        parsed = parse_tag_key(info.key)
+        if parsed is None or parsed[0] != name:
             continue  # a stray upload: ignored like one beside the manifests
-        try:
-            check_tag(tag)
-        except InvalidNameError:
-            continue
-        newest[tag] = max(newest.get(tag, 0), seq)
+        newest[parsed[1]] = max(newest.get(parsed[1], 0), parsed[2])
     return newest
+
+
+def _indexed_events(remote: Remote, name: str, only: str) -> dict[str, int]:
+    indexed = remote.dataset_index(name)
+    seqs = dict(indexed.tags) if indexed else {}
+    if only:
+        seqs = {only: seqs.get(only, 0)}  # a tag newer than the index is found from its first event
+
+    def newest(item: tuple[str, int]) -> int:
+        tag, seq = item
+        while True:
+            try:
+                _read(remote, name, tag, seq + 1)  # read, not HEAD: a page served for any path is an error
+            except NotFoundError:
+                return seq
+            seq += 1
+
+    items = list(seqs.items())
+    with ThreadPoolExecutor(max(1, min(len(items), remote.storage.config.worker_count)), "etc-tags") as pool:
+        found = dict(zip(seqs, pool.map(newest, items)))
+    return {tag: seq for tag, seq in found.items() if seq}
 
 
 def _read(remote: Remote, name: str, tag: str, seq: int) -> int | None:
@@ -118,6 +138,7 @@ def _write(remote: Remote, name: str, tag: str, seq: int, doc: dict[str, Any]) -
     if not remote.storage.put_if_absent(event_key(name, tag, seq), json.dumps(doc).encode()):
         raise ConflictError(f"tag {tag} of {name} was moved by someone else meanwhile on {remote.url}: "
                             f"`etc versions {name}` shows where it points; tag again to move it")
+    remote.refresh_index(name)
 
 
 def _stamp() -> dict[str, str]:

@@ -16,6 +16,8 @@ BACKENDS: dict[str, tuple[str, str, str | None]] = {
     "file": ("etcetera.storage.file", "FileStorage", None),
     "s3": ("etcetera.storage.s3", "S3Storage", "s3"),
     "gs": ("etcetera.storage.gcs", "GCSStorage", "gcs"),
+    "https": ("etcetera.storage.http", "HTTPStorage", None),  # read-only mirrors, no SDK needed
+    "http": ("etcetera.storage.http", "HTTPStorage", None),
 }
 
 

@@ -17,6 +17,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Iterator, Sequence
 
+from ..errors import RemoteError
+
 if TYPE_CHECKING:
     from ..config import Config
 
@@ -127,6 +129,8 @@ class Storage(ABC):
     """A remote root.  Implementations must be safe to call from many threads at once."""
 
     scheme: str = ""
+    listable: bool = True  # `list` works; False on static web servers, whose readers use the index
+    read_only: bool = False  # every write raises `refuse_write`'s error (HTTPS mirrors)
 
     def __init__(self, url: str, config: "Config") -> None:
         self.url = url.rstrip("/")
@@ -164,6 +168,16 @@ class Storage(ABC):
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove `key`; removing a missing key is not an error."""
+
+    def size(self, key: str) -> int | None:
+        """The stored size of `key`, or None when it is absent (by default from a listing)."""
+        return next((info.size for info in self.list(key) if info.key == key), None)
+
+    def refuse_write(self, what: str) -> RemoteError:
+        """The one-line error for a write (`what`: 'push', 'tag', 'write KEY') on a read-only remote."""
+        return RemoteError(f"cannot {what}: {self.url} is a read-only {self.scheme.upper()} remote (a mirror "
+                           f"served as static files): set url to the writable remote it mirrors (its file://, "
+                           f"s3:// or gs:// url) and {what.split()[0]} there")
 
     def list_top_level(self) -> Iterator[ObjectInfo]:
         """Objects directly at the root, in no sub-folder (where 0.0.x kept its `<name>.tgz`).
