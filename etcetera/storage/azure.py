@@ -25,6 +25,7 @@ names the remote and what to check, never a secret.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import random
@@ -115,7 +116,7 @@ class AzureStorage(Storage):
                                       read_timeout=read)
         return dict(transport=transport, retry_policy=_GiveUp(cfg.give_up), connection_timeout=connect,
                     read_timeout=read, max_single_put_size=BLOCK, max_block_size=BLOCK,
-                    min_large_block_upload_threshold=BLOCK + 1, max_single_get_size=BLOCK,
+                    min_large_block_upload_threshold=BLOCK, max_single_get_size=BLOCK,
                     max_chunk_get_size=BLOCK)
 
     def _account_url(self) -> str:
@@ -228,7 +229,8 @@ class AzureStorage(Storage):
     def put(self, key: str, source: Source) -> None:
         self._check_public()
         try:
-            with source.reader() as body:
+            # BufferedReader.read(n) reads straight into the bytes it returns (RawIOBase.read copies once more).
+            with io.BufferedReader(source.reader(), buffer_size=256 << 10) as body:
                 self._blob(key).upload_blob(body, length=source.size, overwrite=True, max_concurrency=1)
         except AzureError as exc:
             raise self._error(exc, "write", key) from None
