@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from typing import TYPE_CHECKING, Iterable
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from ..config import SECRET_KEYS
 
@@ -57,9 +57,11 @@ def _azure_parts(config: "Config") -> list[str]:
             parts.append(value.strip())
             tokens.append(value.strip())
     for token in tokens:
-        for name, value in parse_qsl(token.lstrip("?"), keep_blank_values=True):
+        for item in token.lstrip("?").split("&"):
+            name, _, value = item.partition("=")
             if name == "sig" and value:
-                parts += [value, quote(value, safe=""), quote(value)]
+                plain = unquote(value)
+                parts += [value, plain, quote(plain, safe="")]
     return parts
 
 
