@@ -52,6 +52,21 @@ MAX_RETRIES = 50  # a backstop only: the give-up budget ends retries long before
 _IDENTITY_ENV = ("AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT", "MSI_ENDPOINT")
 
 
+class _RetriedIsDebug(logging.Filter):
+    """azure-core warns "Incomplete download." when a body breaks off, which is then retried (by the
+    SDK, else by the transfer engine): debug information, not a warning for the user.  The record is
+    demoted to DEBUG and shown only where DEBUG is enabled."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and str(record.msg).endswith("download."):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+logging.getLogger("azure.core.pipeline.transport._requests_basic").addFilter(_RetriedIsDebug())
+
+
 class _GiveUp(ExponentialRetry):
     """The storage SDK's retry conditions, bounded by time instead of a count: a request is not
     retried once another attempt (as long as the last one, or a whole connect timeout) could not
