@@ -79,3 +79,31 @@ def test_materialize_on_azure_with_a_sas_token_from_envvar(
     seen = [event_text, str(own_instance.get_run_by_id(result.run_id)), out, err, caplog.text,
             *(p.read_text(errors="replace") for p in stored)]
     assert not [n for n in needles for text in seen if n in text]
+
+
+def test_the_example_on_azure_with_a_connection_string_from_the_environment(
+    az_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture,
+) -> None:
+    """examples/dagster_assets.py, configured as its docstring says (EnvVar of AZURE_STORAGE_*)."""
+    from etcetera.testing import azurite_connection_string
+
+    from test_example import AZURE_ENV, load_example
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_REGION",
+                "GOOGLE_APPLICATION_CREDENTIALS", *AZURE_ENV):
+        monkeypatch.delenv(var, raising=False)
+    container = make_container(az_endpoint)
+    monkeypatch.setenv("ETC_URL", f"az://{container}/example")
+    monkeypatch.setenv("ETC_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite_connection_string(az_endpoint))
+    example = load_example()
+    assert example.etc.azure_connection_string.env_var_name == "AZURE_STORAGE_CONNECTION_STRING"
+    example.main()
+    out = capsys.readouterr().out
+    assert "raw_squares@1: 3 files" in out and "cubes@1: 3 files" in out
+    assert "raw_squares on the remote: intact" in out
+    assert AZURITE_KEY not in out
+    reader = etcetera.Config(f"az://{container}/example", home=str(tmp_path / "reader"),
+                             azure_account_url=az_endpoint, azure_account_key=AZURITE_KEY)
+    assert etcetera.ls(remote=True, config=reader) == ["cubes", "raw_squares"]
+    assert etcetera.pull("cubes", config=reader).meta == {"description": "cubes", "derived_from": "raw_squares@1"}
