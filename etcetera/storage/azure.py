@@ -77,10 +77,13 @@ class _GiveUp(ExponentialRetry):
                          retry_connect=MAX_RETRIES, retry_read=MAX_RETRIES, retry_status=MAX_RETRIES)
         self.budget = budget
         self.connect_timeout = request_timeouts(budget)[0]
+        self._opened: float | None = time.monotonic()  # building the client is part of the first request
 
     def configure_retries(self, request: Any) -> dict[str, Any]:
         settings = super().configure_retries(request)
-        settings["etc_started"] = settings["etc_attempt"] = time.monotonic()
+        now, opened, self._opened = time.monotonic(), self._opened, None
+        started = opened if opened is not None and now - opened < self.budget / 4 else now
+        settings["etc_started"], settings["etc_attempt"] = started, now
         return settings
 
     def get_backoff_time(self, settings: dict[str, Any]) -> float:
