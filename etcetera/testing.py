@@ -212,16 +212,13 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
-def test_cache_dir() -> str:
+def server_cache_dir() -> str:
     """Where test servers installed on first use are kept: $ETC_TEST_CACHE, else
     ~/.cache/etcetera-test of the real user (tests change $HOME, so it is not read from there)."""
     import pwd
 
     return os.environ.get("ETC_TEST_CACHE") or os.path.join(pwd.getpwuid(os.getuid()).pw_dir, ".cache",
                                                              "etcetera-test")
-
-
-test_cache_dir.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
 def azurite_binary(version: str = "3") -> str:
@@ -231,7 +228,7 @@ def azurite_binary(version: str = "3") -> str:
     import shutil
     import subprocess
 
-    prefix = os.path.join(test_cache_dir(), f"azurite{version}")
+    prefix = os.path.join(server_cache_dir(), f"azurite{version}")
     binary = os.path.join(prefix, "node_modules", ".bin", "azurite-blob")
     if os.path.exists(binary):
         return binary
