@@ -49,7 +49,8 @@ class Config:
     A new key is one field here: `config_keys()` carries it to the plugins.
     """
 
-    url: str | None = _key((str,), "The remote: file:///path, s3://bucket[/prefix] or gs://bucket[/prefix].",
+    url: str | None = _key((str,), "The remote: file:///path, s3://bucket[/prefix], gs://bucket[/prefix] or "
+                           "az://container[/prefix].",
                            "Remote URL", kw_only=False)
     home: str | Path | None = _key((str, Path), "Local folder that holds datasets (default ~/.etc).", "Home")
     public: bool = _key((bool,), "Public datasets: pushes make objects publicly readable, and readers "
@@ -66,6 +67,15 @@ class Config:
         (str, dict, Path), "GCS service account: a path to its JSON key file, or the JSON itself.",
         "GCS Service Account", secret=True)
     project: str | None = _key((str,), "GCS project.", "GCS Project")
+    azure_account_name: str | None = _key((str,), "Azure storage account name.", "Azure Account Name")
+    azure_account_key: str | None = _key((str,), "Azure storage account key (shared key).", "Azure Account Key",
+                                         secret=True)
+    azure_sas_token: str | None = _key((str,), "Azure shared access signature (SAS) token.", "Azure SAS Token",
+                                       secret=True)
+    azure_connection_string: str | None = _key((str,), "Azure storage connection string.",
+                                               "Azure Connection String", secret=True)
+    azure_account_url: str | None = _key((str,), "Azure blob endpoint (emulators, sovereign clouds); default "
+                                         "https://<account>.blob.core.windows.net.", "Azure Account URL")
     workers: int | None = _key((int,), f"Parallel transfers (default {DEFAULT_WORKERS}).", "Workers")
     give_up_seconds: float | None = _key(
         (int, float), f"How long to keep retrying a failing or unreachable remote before giving up "

@@ -1,4 +1,5 @@
-"""Real servers on loopback for tests: a moto S3 server and fake-gcs-server (a GCS emulator).
+"""Real servers on loopback for tests: a moto S3 server, fake-gcs-server (a GCS emulator) and Azurite
+(the Azure Storage emulator, installed from npm on first use).
 
 Used by etcetera's own tests and by the orchestrator plugins' tests; needs the `test` extra.
 """
@@ -204,3 +205,79 @@ def private_key_lines(info: dict) -> list[str]:
     """Whole lines of a service account's key, and its key id: what must never appear in output."""
     body = [line for line in info["private_key"].splitlines() if "PRIVATE KEY" not in line and len(line) >= 40]
     return [info["private_key_id"], *body]
+
+
+# Azurite's well-known development account (public, documented by Microsoft; not a secret anywhere).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def server_cache_dir() -> str:
+    """Where test servers installed on first use are kept: $ETC_TEST_CACHE, else
+    ~/.cache/etcetera-test of the real user (tests change $HOME, so it is not read from there)."""
+    import pwd
+
+    return os.environ.get("ETC_TEST_CACHE") or os.path.join(pwd.getpwuid(os.getuid()).pw_dir, ".cache",
+                                                             "etcetera-test")
+
+
+def azurite_binary(version: str = "3") -> str:
+    """The `azurite-blob` executable, installed with `npm install azurite@<version>` into the test
+    cache the first time (needs Node.js and npm); later calls reuse it."""
+    import fcntl
+    import shutil
+    import subprocess
+
+    prefix = os.path.join(server_cache_dir(), f"azurite{version}")
+    binary = os.path.join(prefix, "node_modules", ".bin", "azurite-blob")
+    if os.path.exists(binary):
+        return binary
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("the Azure tests need Azurite, installed with npm: install Node.js and npm")
+    os.makedirs(prefix, exist_ok=True)
+    with open(os.path.join(prefix, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs installing at once would corrupt node_modules
+        if not os.path.exists(binary):
+            proc = subprocess.run([npm, "install", "--prefix", prefix, "--no-audit", "--no-fund", "--loglevel=error",
+                                   f"azurite@{version}"], capture_output=True, text=True, timeout=600)
+            if proc.returncode != 0 or not os.path.exists(binary):
+                tail = " ".join((proc.stderr or proc.stdout).split())[-300:]
+                raise RuntimeError(f"npm install azurite@{version} failed ({proc.returncode}): {tail}")
+    return binary
+
+
+@contextlib.contextmanager
+def azurite(timeout: float = 60) -> Iterator[str]:
+    """Run Azurite's blob service on a free 127.0.0.1 port, its data in a fresh temporary folder;
+    yield the account URL of the development account (`http://127.0.0.1:PORT/devstoreaccount1`),
+    for `azure_account_url` with `azure_account_key=AZURITE_KEY`."""
+    import shutil
+    import tempfile
+
+    binary = azurite_binary()
+    location = tempfile.mkdtemp(prefix="azurite-")
+    argv = [binary, "--blobHost", "127.0.0.1", "--blobPort", "{port}", "--location", location, "--silent",
+            "--skipApiVersionCheck", "--loose", "--disableTelemetry"]
+    try:
+        with _server_process("azurite", argv, None, timeout) as url:
+            yield f"{url}/{AZURITE_ACCOUNT}"
+    finally:
+        shutil.rmtree(location, ignore_errors=True)
+
+
+def azurite_connection_string(account_url: str) -> str:
+    """The connection string of Azurite's development account at `account_url`."""
+    return (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint={account_url};")
+
+
+def make_container(account_url: str, name: str | None = None, public: bool = False) -> str:
+    """Create a fresh container on Azurite (public: anonymous reads of its blobs); return its name."""
+    from azure.storage.blob import BlobServiceClient
+
+    name = name or f"etc-test-{uuid.uuid4().hex[:12]}"
+    with BlobServiceClient(account_url, credential={"account_name": AZURITE_ACCOUNT,
+                                                    "account_key": AZURITE_KEY}) as client:
+        client.create_container(name, public_access="blob" if public else None)
+    return name

@@ -7,9 +7,11 @@ a second dataset from it, which is published as "cubes".  (An asset may also ret
 folder: the IO manager copies it into the home first.)
 
 Configuration comes from the environment through `EnvVar`, so run configuration only ever
-holds variable names: ETC_URL (the remote: file:///path, s3://bucket or gs://bucket),
-ETC_HOME (the local home) and, when set, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
-AWS_SESSION_TOKEN / AWS_ENDPOINT_URL / AWS_REGION and GOOGLE_APPLICATION_CREDENTIALS.
+holds variable names: ETC_URL (the remote: file:///path, s3://bucket, gs://bucket or
+az://container), ETC_HOME (the local home) and, when set, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+AWS_SESSION_TOKEN / AWS_ENDPOINT_URL / AWS_REGION, GOOGLE_APPLICATION_CREDENTIALS, and
+AZURE_STORAGE_ACCOUNT / AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN / AZURE_STORAGE_CONNECTION_STRING /
+AZURE_STORAGE_ACCOUNT_URL.
 
 Run it once on a throw-away file:// remote:
 
@@ -38,6 +40,11 @@ OPTIONAL_ENV = {
     "endpoint_url": "AWS_ENDPOINT_URL",
     "region_name": "AWS_REGION",
     "google_application_credentials": "GOOGLE_APPLICATION_CREDENTIALS",
+    "azure_account_name": "AZURE_STORAGE_ACCOUNT",
+    "azure_account_key": "AZURE_STORAGE_KEY",
+    "azure_sas_token": "AZURE_STORAGE_SAS_TOKEN",
+    "azure_connection_string": "AZURE_STORAGE_CONNECTION_STRING",
+    "azure_account_url": "AZURE_STORAGE_ACCOUNT_URL",
 }
 
 

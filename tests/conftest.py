@@ -1,5 +1,5 @@
 """Shared fixtures.  `remote` is parametrized over every backend, so the backend suite
-(tests/test_backends.py) runs unchanged against file://, S3 (moto server) and GCS (emulator)."""
+(tests/test_backends.py) runs unchanged against file://, S3 (moto server), GCS (emulator) and Azure (Azurite)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import pytest
 from etcetera import Config
 
 # Each entry names a fixture that yields a Remote; S3 and GCS add theirs in tests/servers.py.
-BACKENDS = ["file", "s3", "gs"]
+BACKENDS = ["file", "s3", "gs", "az"]
 from servers import gcs_endpoint, gs_remote, s3_endpoint, s3_remote  # noqa: E402,F401
+from servers import az_endpoint, az_remote  # noqa: E402,F401
 
 
 _SCRATCH = pytest.StashKey[Path]()

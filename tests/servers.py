@@ -1,5 +1,5 @@
-"""Real S3 and GCS servers on loopback for the backend suite: one moto server and one
-fake-gcs-server per test run, a fresh bucket per test.
+"""Real S3, GCS and Azure servers on loopback for the backend suite: one moto server, one
+fake-gcs-server and one Azurite per test run, a fresh bucket (container) per test.
 
 The fixtures also isolate the test from the machine's cloud credentials (environment
 variables, ~/.aws, Application Default Credentials) and from metadata servers, so only what a
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Iterator
 import pytest
 
 from etcetera.testing import TEST_KEY_ID, TEST_SECRET, gcs_emulator, make_bucket, make_gcs_bucket, moto_server
+from etcetera.testing import AZURITE_ACCOUNT, AZURITE_KEY, azurite, make_container
 
 if TYPE_CHECKING:
     from conftest import Remote
@@ -24,11 +25,14 @@ _AWS_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "
             "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
             "AWS_CONTAINER_CREDENTIALS_FULL_URI")
 _GCP_ENV = ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUDSDK_CONFIG")
+_AZURE_ENV = ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_KEY", "AZURE_STORAGE_ACCOUNT", "AZURE_CLIENT_ID",
+              "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_USERNAME",
+              "AZURE_PASSWORD", "IDENTITY_ENDPOINT", "MSI_ENDPOINT")
 
 
 def isolate_cloud_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No ambient credentials, no profile files, no metadata-server probes."""
-    for name in (*_AWS_ENV, *_GCP_ENV, "STORAGE_EMULATOR_HOST"):
+    for name in (*_AWS_ENV, *_GCP_ENV, *_AZURE_ENV, "STORAGE_EMULATOR_HOST"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
@@ -73,3 +77,23 @@ def gs_remote(gcs_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_endpoint)
     bucket = make_gcs_bucket(gcs_endpoint)
     return Remote("gs", f"gs://{bucket}", {"project": "test"}, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def az_endpoint() -> Iterator[str]:
+    """One Azurite blob service (HTTP, 127.0.0.1; installed from npm on first use) for the whole
+    test run; its development account's URL."""
+    with azurite() as account_url:
+        yield account_url
+
+
+@pytest.fixture
+def az_remote(az_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> "Remote":
+    """A fresh container on Azurite; the development account's key travels in the Config/toml only."""
+    from conftest import Remote
+
+    isolate_cloud_env(monkeypatch, tmp_path)
+    container = make_container(az_endpoint)
+    options = {"azure_account_url": az_endpoint, "azure_account_name": AZURITE_ACCOUNT,
+               "azure_account_key": AZURITE_KEY}
+    return Remote("az", f"az://{container}", options, tmp_path)

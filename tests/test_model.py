@@ -53,7 +53,9 @@ def test_only_ascii_digits_are_versions(digits):
 
 def test_config_never_shows_secrets():
     cfg = etc.Config("s3://b", aws_access_key_id="AKIDPLANTED", aws_secret_access_key=SECRET,
-                     aws_session_token="tok-" + SECRET, google_application_credentials={"private_key": SECRET})
+                     aws_session_token="tok-" + SECRET, google_application_credentials={"private_key": SECRET},
+                     azure_account_key="k" + SECRET, azure_sas_token=f"sv=2024&sig={SECRET}",
+                     azure_connection_string=f"AccountName=a;AccountKey={SECRET}")
     for text in (repr(cfg), str(cfg), f"{cfg}", repr([cfg])):
         assert SECRET not in text and "AKIDPLANTED" not in text
     assert "s3://b" in repr(cfg)
@@ -66,7 +68,9 @@ def test_config_keys_are_one_list_with_types_help_and_secrecy():
     assert list(keys) == [f.name for f in __import__("dataclasses").fields(etc.Config)]
     assert all(k.help and k.label for k in keys.values())
     assert SECRET_KEYS == {"aws_access_key_id", "aws_secret_access_key", "aws_session_token",
-                           "google_application_credentials"}
+                           "google_application_credentials", "azure_account_key", "azure_sas_token",
+                           "azure_connection_string"}
+    assert not {"azure_account_name", "azure_account_url"} & SECRET_KEYS
     assert etc.Config("file:///x", give_up_seconds=2.5).give_up == 2.5
     assert etc.Config("file:///x").give_up == 10.0
     for bad in (0, -1, 4000, True, "10"):

@@ -50,10 +50,13 @@ def kept_alive(remote, monkeypatch) -> Iterator:
     if remote.kind == "file":
         yield remote
         return
-    upstream = remote.options["endpoint_url"] if remote.kind == "s3" else os.environ["STORAGE_EMULATOR_HOST"]
+    upstream = {"s3": lambda: remote.options["endpoint_url"], "gs": lambda: os.environ["STORAGE_EMULATOR_HOST"],
+                "az": lambda: remote.options["azure_account_url"].rsplit("/", 1)[0]}[remote.kind]()
     with FaultProxy(upstream) as proxy:
         if remote.kind == "s3":
             remote.options = {**remote.options, "endpoint_url": proxy.url}
+        elif remote.kind == "az":
+            remote.options = {**remote.options, "azure_account_url": f"{proxy.url}/devstoreaccount1"}
         else:
             monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.url)
         yield remote

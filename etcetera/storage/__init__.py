@@ -16,6 +16,7 @@ BACKENDS: dict[str, tuple[str, str, str | None]] = {
     "file": ("etcetera.storage.file", "FileStorage", None),
     "s3": ("etcetera.storage.s3", "S3Storage", "s3"),
     "gs": ("etcetera.storage.gcs", "GCSStorage", "gcs"),
+    "az": ("etcetera.storage.azure", "AzureStorage", "azure"),
     "https": ("etcetera.storage.http", "HTTPStorage", None),  # read-only mirrors, no SDK needed
     "http": ("etcetera.storage.http", "HTTPStorage", None),
 }
@@ -31,7 +32,7 @@ def open_storage(config: "Config") -> Storage:
         )
     scheme = url.split("://", 1)[0].lower()
     if scheme not in BACKENDS:
-        raise ConfigError(f"unsupported remote {url!r}: use file://, s3:// or gs://")
+        raise ConfigError(f"unsupported remote {url!r}: use file://, s3://, gs://, az:// or (read-only) https://")
     module_name, class_name, extra = BACKENDS[scheme]
     try:
         module = importlib.import_module(module_name)

@@ -1,4 +1,4 @@
-"""Helpers shared by the cloud backends (S3, GCS): keeping secrets out of messages and logs, and
+"""Helpers shared by the cloud backends (S3, GCS, Azure): keeping secrets out of messages and logs, and
 the per-request timeouts that keep the client libraries' own retries within the give-up budget.
 
 Error messages are built by the backends themselves, never copied from a server or an SDK
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from typing import TYPE_CHECKING, Iterable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from ..config import SECRET_KEYS
 
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from ..config import Config
 
 # Loggers of the libraries the cloud backends drive; every child logger gets the filter too.
-THIRD_PARTY_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "requests", "google", "google_auth_httplib2")
+THIRD_PARTY_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "requests", "google", "google_auth_httplib2",
+                       "azure", "msal")
 _MIN_SECRET = 4  # shorter values would redact ordinary words
 
 _secrets: set[str] = set()
@@ -41,7 +42,27 @@ def secret_values(config: "Config") -> list[str]:
         info = None
     if info:
         out.extend(str(v) for k, v in info.items() if k in ("private_key", "private_key_id", "client_secret", "refresh_token"))
+    out.extend(_azure_parts(config))
     return [s for s in out if len(s) >= _MIN_SECRET]
+
+
+def _azure_parts(config: "Config") -> list[str]:
+    """The pieces of Azure secrets that can show up on their own: a SAS token's signature (as sent in
+    a URL, percent-encoded or not) and a connection string's AccountKey and SharedAccessSignature."""
+    tokens = [getattr(config, "azure_sas_token", None) or ""]
+    parts: list[str] = []
+    for item in str(getattr(config, "azure_connection_string", None) or "").split(";"):
+        name, _, value = item.partition("=")
+        if name.strip().lower() in ("accountkey", "sharedaccesssignature") and value:
+            parts.append(value.strip())
+            tokens.append(value.strip())
+    for token in tokens:
+        for item in token.lstrip("?").split("&"):
+            name, _, value = item.partition("=")
+            if name == "sig" and value:
+                plain = unquote(value)
+                parts += [value, plain, quote(plain, safe="")]
+    return parts
 
 
 def scrub(text: str, extra: Iterable[str] = ()) -> str:

@@ -1,5 +1,6 @@
-"""Fixtures for the reliability suite: a CLI user, file:// remotes (from tests/conftest.py), and an
-S3 remote on a loopback moto server reached through the fault-injecting proxy (faultproxy.py)."""
+"""Fixtures for the reliability suite: a CLI user, file:// remotes (from tests/conftest.py), and S3
+(a loopback moto server), GCS (fake-gcs-server) and Azure (Azurite, the session's one from
+tests/servers.py) remotes reached through the fault-injecting proxy (faultproxy.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from . import stats
 REGION = "us-east-1"
 _CLOUD_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
               "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
-              "GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST")
+              "GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST", "AZURE_STORAGE_CONNECTION_STRING",
+              "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE",
+              "IDENTITY_ENDPOINT", "MSI_ENDPOINT")
 
 
 @pytest.fixture
@@ -103,5 +106,27 @@ def gcs_proxied(gcs_emulator_url: str, tmp_path: Path, s3_isolated: None,
             monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.url)
             bucket = make_gcs_bucket(gcs_emulator_url)
             return Remote("gs", f"gs://{bucket}", {"project": "test"}, tmp_path), proxy
+
+        yield make
+
+
+@pytest.fixture
+def az_proxied(az_endpoint: str, tmp_path: Path, s3_isolated: None) -> Iterator[Callable[..., Any]]:
+    """make(**proxy_options) -> (Remote, FaultProxy): a fresh Azurite container reached through a fault
+    proxy (`azure_account_url` points at the proxy; `az_endpoint` reaches Azurite directly)."""
+    from conftest import Remote
+    from etcetera.testing import AZURITE_ACCOUNT, AZURITE_KEY, make_container
+
+    from .faultproxy import FaultProxy
+
+    with contextlib.ExitStack() as stack:
+        def make(**options: Any):
+            proxy = stack.enter_context(FaultProxy(az_endpoint.rsplit("/", 1)[0], **options))
+            stack.callback(lambda: stats.FAULTS.update(proxy.faults))
+            container = make_container(az_endpoint)
+            remote = Remote("az", f"az://{container}", {
+                "azure_account_url": f"{proxy.url}/{AZURITE_ACCOUNT}", "azure_account_name": AZURITE_ACCOUNT,
+                "azure_account_key": AZURITE_KEY}, tmp_path)
+            return remote, proxy
 
         yield make

@@ -16,11 +16,11 @@ from .reltools import ETC, env_for, tree, write_dataset
 N = 4
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", "s3", "az"])
 def backend(request, file_remote):
     if request.param == "file":
         return file_remote
-    remote, _ = request.getfixturevalue("s3_proxied")()
+    remote, _ = request.getfixturevalue(f"{request.param}_proxied")()
     return remote
 
 

@@ -1,6 +1,6 @@
 """Giving up: a remote that keeps failing (503 to everything) or cannot be reached (a closed port on
 127.0.0.1) makes `etc push`, `pull`, `list -r` and `info -r` exit with one `etc: error:` line
-within the `give_up_seconds` budget (default 10 s), on S3 and on GCS; a smaller budget gives up
+within the `give_up_seconds` budget (default 10 s), on S3, GCS and Azure; a smaller budget gives up
 sooner; and a remote that fails only for a moment is retried until it works.
 """
 
@@ -22,10 +22,10 @@ STARTUP = 3.0  # seconds: starting `etc` and building a client, on a busy 2-core
 TIMINGS: dict[str, list[float]] = {}  # "<remote> <failure> <command> (budget)" -> seconds, printed at the end
 
 
-def _setup(kind: str, s3_proxied, gcs_proxied, tmp_path, user):
+def _setup(kind: str, request, tmp_path, user):
     """A remote holding dataset `gu`@1 (pushed while healthy), its fault proxy, a home with `gu`
     registered, and the extra config/env that makes the remote unreachable."""
-    remote, proxy = (s3_proxied if kind == "s3" else gcs_proxied)()
+    remote, proxy = request.getfixturevalue({"s3": "s3_proxied", "gs": "gcs_proxied", "az": "az_proxied"}[kind])()
     src = write_dataset(tmp_path / "src" / "gu", seed=5, small=3)
     a = remote.config("a")
     etc.register(src, config=a)
@@ -36,6 +36,8 @@ def _setup(kind: str, s3_proxied, gcs_proxied, tmp_path, user):
 def _unreachable(kind: str) -> tuple[dict, dict]:
     """(config keys, environment) that point the client at a closed port on 127.0.0.1."""
     url = f"http://127.0.0.1:{free_port()}"
+    if kind == "az":
+        return {"azure_account_url": f"{url}/devstoreaccount1"}, {}
     return ({"endpoint_url": url}, {}) if kind == "s3" else ({}, {"STORAGE_EMULATOR_HOST": url})
 
 
@@ -65,9 +67,9 @@ def _fail_every_command(remote, proxy, failure: str, kind: str, user, budget: fl
 
 
 @pytest.mark.parametrize("failure", ["503", "unreachable"])
-@pytest.mark.parametrize("kind", ["s3", "gs"])
-def test_a_failing_remote_gives_one_line_within_the_budget(kind, failure, s3_proxied, gcs_proxied, tmp_path, user):
-    remote, proxy = _setup(kind, s3_proxied, gcs_proxied, tmp_path, user)
+@pytest.mark.parametrize("kind", ["s3", "gs", "az"])
+def test_a_failing_remote_gives_one_line_within_the_budget(kind, failure, request, tmp_path, user):
+    remote, proxy = _setup(kind, request, tmp_path, user)
     took = _fail_every_command(remote, proxy, failure, kind, user, None)
     assert max(took.values()) < DEFAULT_BUDGET, took
     short = _fail_every_command(remote, proxy, failure, kind, user, 2)
@@ -76,10 +78,10 @@ def test_a_failing_remote_gives_one_line_within_the_budget(kind, failure, s3_pro
     assert statistics.median(took.values()) > statistics.median(short.values()) + 2, (took, short)
 
 
-@pytest.mark.parametrize("kind", ["s3", "gs"])
-def test_a_remote_that_fails_for_a_moment_still_works(kind, s3_proxied, gcs_proxied, tmp_path, user):
+@pytest.mark.parametrize("kind", ["s3", "gs", "az"])
+def test_a_remote_that_fails_for_a_moment_still_works(kind, request, tmp_path, user):
     """The first requests of each command answer 503 or drop the connection: push and pull succeed."""
-    remote, proxy = _setup(kind, s3_proxied, gcs_proxied, tmp_path, user)
+    remote, proxy = _setup(kind, request, tmp_path, user)
     src = write_dataset(tmp_path / "src2" / "gm", seed=6, small=6)
     toml_a = remote.toml("c", give_up_seconds=5)
     assert etc_cli("register", str(src), config=toml_a, user=user).returncode == 0

@@ -1,4 +1,5 @@
-"""Planted secrets (AWS key id, secret key and session token, and a GCS service-account JSON) never
+"""Planted secrets (AWS key id, secret key and session token, a GCS service-account JSON, and Azure's
+SAS token, account key and connection string) never
 appear in stdout, stderr, logs at any level (botocore/urllib3 DEBUG included), exception
 messages, repr(Config), or any file written to the home."""
 
@@ -233,3 +234,60 @@ def test_gcs_service_account_never_leaks(inline, tmp_path, user, monkeypatch):
     for p in home.rglob("*"):
         if p.is_file():
             assert not any(n in p.read_text("utf-8", "replace") for n in needles)
+
+
+def _azure_sas(container: str) -> str:
+    from datetime import datetime, timedelta, timezone
+
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    from etcetera.testing import AZURITE_ACCOUNT, AZURITE_KEY
+
+    return generate_container_sas(AZURITE_ACCOUNT, container, account_key=AZURITE_KEY,
+                                  permission=ContainerSasPermissions(read=True, write=True, list=True, delete=True,
+                                                                     create=True, add=True),
+                                  expiry=datetime.now(timezone.utc) + timedelta(hours=1))
+
+
+@pytest.mark.parametrize("credential", ["azure_sas_token", "azure_account_key", "azure_connection_string"])
+def test_az_cli_never_leaks(credential, az_proxied, tmp_path, user):
+    """Every logger at DEBUG (azure-core's HTTP logging policy and urllib3's request lines, with
+    their URLs and query strings, included), through faults: no SAS token, signature, account key
+    or connection string in any output or file.  Real credentials: Azurite checks them."""
+    from urllib.parse import quote, unquote
+
+    from etcetera.testing import AZURITE_KEY, azurite_connection_string
+
+    remote, proxy = az_proxied(rate=0.15, seed=7, kinds=("503", "drop", "truncate"))
+    account_url = remote.options["azure_account_url"]
+    container = remote.url.split("://")[1]
+    sas = _azure_sas(container)
+    sig = unquote(next(p[4:] for p in sas.split("&") if p.startswith("sig=")))
+    value = {"azure_sas_token": sas, "azure_account_key": AZURITE_KEY,
+             "azure_connection_string": azurite_connection_string(account_url)}[credential]
+    keys = {"azure_account_url": account_url} if credential != "azure_connection_string" else {}
+    home = tmp_path / "home"
+    toml = _toml(tmp_path / "az.toml", {"url": remote.url, "home": str(home), **keys, credential: value, "workers": 4})
+    needles = [value, AZURITE_KEY, sig, quote(sig, safe="")] if credential == "azure_sas_token" else [value, AZURITE_KEY]
+    NEEDLES.extend(needles)
+    try:
+        src = write_dataset(tmp_path / "src" / "azsec", seed=63, small=6)
+        runs = [["register", str(src)], ["push", "azsec"], ["pull", "-f", "azsec"], ["pull", "ghost"],
+                ["list", "-r"], ["versions", "azsec"], ["info", "-r", "azsec"], ["gc", "-n"]]
+        outputs = []
+        for args in runs:
+            proc = _run(args, toml, user, True)
+            outputs.append(proc)
+            _scan(f"stdout of etc {' '.join(args)}", proc.stdout)
+            _scan(f"stderr of etc {' '.join(args)}", proc.stderr)
+        assert outputs[1].returncode == 0, outputs[1].stderr
+        # the scan saw the SDK's HTTP log (headers) and urllib3's request lines (query strings)
+        assert "Request headers" in outputs[1].stderr and "urllib3.connectionpool" in outputs[1].stderr
+        bad = _toml(tmp_path / "bad.toml", {**_read(toml), "url": remote.url + "-nocontainer"})
+        proc = _run(["list", "-r"], bad, user, True)
+        assert proc.returncode != 0 and "etc: error: cannot list " + remote.url + "-nocontainer" in proc.stderr
+        _scan("stderr (missing container)", proc.stderr + proc.stdout)
+        assert _scan_tree(home, "home") > 0
+        _scan_tree(user, "$HOME")
+    finally:
+        del NEEDLES[-len(needles):]

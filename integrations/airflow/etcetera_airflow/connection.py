@@ -105,7 +105,7 @@ def config_from_connection(conn: ConnectionLike) -> Config:
     if not data.get("url"):
         raise ConfigError(
             f"connection {conn.conn_id!r} has no remote: set extra 'url' "
-            "(file:///path, s3://bucket or gs://bucket)"
+            "(file:///path, s3://bucket, gs://bucket or az://container)"
         )
     return Config.from_dict(data, source=f"connection {conn.conn_id!r}")
 

@@ -19,7 +19,7 @@ from etcetera_airflow.connection import asset_uri
 if TYPE_CHECKING:
     from airflow.sdk import Asset
 
-BACKENDS = ("file", "s3", "gs")
+BACKENDS = ("file", "s3", "gs", "az")
 
 
 def namespace(url: str) -> str:

@@ -126,6 +126,7 @@ def test_extra_that_is_not_json_is_refused_without_echoing_it() -> None:
         ("s3://bucket", "etc://s3/bucket/ds"),
         ("s3://bucket/some/prefix/", "etc://s3/bucket/some/prefix/ds"),
         ("gs://bucket", "etc://gs/bucket/ds"),
+        ("az://container/prefix", "etc://az/container/prefix/ds"),
         ("file:///srv/etc", "etc://file/srv/etc/ds"),
     ],
 )

@@ -1,5 +1,6 @@
-"""examples/airflow_dag.py run by the real Airflow engine (dag.test()), once per backend, with the
-connection given only as the AIRFLOW_CONN_ETC_DEFAULT environment secret."""
+"""examples/airflow_dag.py run by the real Airflow engine (dag.test()), once per backend (file://, a
+moto S3 server, fake-gcs-server, Azurite), with the connection given only as the
+AIRFLOW_CONN_ETC_DEFAULT environment secret."""
 
 from __future__ import annotations
 
@@ -55,8 +56,39 @@ def _s3_available() -> bool:
     return importlib.util.find_spec("etcetera.storage.s3") is not None
 
 
-@pytest.fixture(params=["file", "s3", "gs"])
+def _azure_sas(container: str) -> str:
+    from datetime import datetime, timedelta, timezone
+
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    from etcetera.testing import AZURITE_ACCOUNT, AZURITE_KEY
+
+    return generate_container_sas(AZURITE_ACCOUNT, container, account_key=AZURITE_KEY,
+                                  permission=ContainerSasPermissions(read=True, write=True, list=True, delete=True,
+                                                                     create=True, add=True),
+                                  expiry=datetime.now(timezone.utc) + timedelta(hours=1))
+
+
+@pytest.fixture(params=["file", "s3", "gs", "az"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+    if request.param == "az":
+        # A SAS token in the connection's extra (it travels in every request's query string):
+        # Azurite checks it, so the task really signs with it.
+        pytest.importorskip("azure.storage.blob")
+        from urllib.parse import quote, unquote
+
+        from etcetera.testing import azurite, make_container
+
+        for var in ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"):
+            monkeypatch.delenv(var, raising=False)
+        with azurite() as endpoint:
+            container = make_container(endpoint)
+            sas = _azure_sas(container)
+            sig = unquote(next(p[4:] for p in sas.split("&") if p.startswith("sig=")))
+            yield Backend(f"az://{container}/datasets", None, None,
+                          {"azure_account_url": endpoint, "azure_sas_token": sas},
+                          f"etc://az/{container}/datasets", [sas, sig, quote(sig, safe="")])
+        return
     if request.param == "file":
         remote = tmp_path / "remote"
         remote.mkdir()

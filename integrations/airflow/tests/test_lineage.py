@@ -40,7 +40,7 @@ def test_hand_written_asset_uris_are_normalized(uri: str, normal: str) -> None:
 
 @pytest.mark.parametrize(
     ("uri", "message"),
-    [("etc://ftp/b/x", "etc://file|s3|gs/"), ("etc://s3/bucket", "etc://<scheme>/<bucket-or-path>/<dataset>"),
+    [("etc://ftp/b/x", "etc://file|s3|gs|az/"), ("etc://s3/bucket", "etc://<scheme>/<bucket-or-path>/<dataset>"),
      ("etc://s3/b/bad name", "invalid dataset name"), ("etc://s3/b/x?version=2", "no query")],
 )
 def test_malformed_asset_uris_are_refused(uri: str, message: str) -> None:

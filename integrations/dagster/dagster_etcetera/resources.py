@@ -59,6 +59,11 @@ class EtcResource(ConfigurableResource):
     region_name: Optional[str] = _key_field("region_name")
     google_application_credentials: Optional[str] = _key_field("google_application_credentials")
     project: Optional[str] = _key_field("project")
+    azure_account_name: Optional[str] = _key_field("azure_account_name")
+    azure_account_key: Optional[str] = _key_field("azure_account_key")
+    azure_sas_token: Optional[str] = _key_field("azure_sas_token")
+    azure_connection_string: Optional[str] = _key_field("azure_connection_string")
+    azure_account_url: Optional[str] = _key_field("azure_account_url")
     workers: Optional[int] = _key_field("workers")
     give_up_seconds: Optional[float] = _key_field("give_up_seconds")
 

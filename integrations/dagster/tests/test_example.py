@@ -9,6 +9,8 @@ import pytest
 import etcetera
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "dagster_assets.py"
+AZURE_ENV = ("AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_CONNECTION_STRING",
+             "AZURE_STORAGE_ACCOUNT_URL")
 
 
 def load_example():
@@ -21,7 +23,7 @@ def load_example():
 def test_example_definitions_and_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                      capsys: pytest.CaptureFixture) -> None:
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
-                "AWS_REGION", "GOOGLE_APPLICATION_CREDENTIALS"):
+                "AWS_REGION", "GOOGLE_APPLICATION_CREDENTIALS", *AZURE_ENV):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("ETC_URL", f"file://{tmp_path / 'remote'}")
     monkeypatch.setenv("ETC_HOME", str(tmp_path / "home"))
@@ -51,7 +53,7 @@ def test_example_main_leaves_nothing_in_the_temp_folder(monkeypatch: pytest.Monk
                                                         capsys: pytest.CaptureFixture) -> None:
     # Run as `python examples/dagster_assets.py` does: no ETC_URL/ETC_HOME, a throw-away remote.
     for var in ("ETC_URL", "ETC_HOME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                "AWS_ENDPOINT_URL", "AWS_REGION", "GOOGLE_APPLICATION_CREDENTIALS"):
+                "AWS_ENDPOINT_URL", "AWS_REGION", "GOOGLE_APPLICATION_CREDENTIALS", *AZURE_ENV):
         monkeypatch.delenv(var, raising=False)
     system_tmp = tmp_path / "system-tmp"
     system_tmp.mkdir()

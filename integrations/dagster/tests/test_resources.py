@@ -56,11 +56,13 @@ def test_never_reads_etc_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 
 def test_secrets_are_not_in_repr() -> None:
     r = EtcResource(url="s3://b", aws_access_key_id="AKIA-SHOWN-NOWHERE", aws_secret_access_key=SECRET,
-                    aws_session_token="session-tok-42", google_application_credentials='{"private_key": "pk-77"}')
+                    aws_session_token="session-tok-42", google_application_credentials='{"private_key": "pk-77"}',
+                    azure_account_key="az-key-88", azure_sas_token="sv=1&sig=az-sig-99",
+                    azure_connection_string="AccountName=a;AccountKey=az-conn-11")
     io = EtcIOManager(etc=r)
     for text in (repr(r), str(r), repr(r.get_config()), str(r.get_config()), repr(io), str(io)):
         assert "s3://b" in text
-        for secret in (SECRET, "AKIA-SHOWN-NOWHERE", "session-tok-42", "pk-77"):
+        for secret in (SECRET, "AKIA-SHOWN-NOWHERE", "session-tok-42", "pk-77", "az-key-88", "az-sig-99", "az-conn-11"):
             assert secret not in text
 
 
@@ -123,6 +125,8 @@ def test_every_field_reaches_the_config() -> None:
     values = {"url": "s3://b", "home": "/h", "public": True, "endpoint_url": "http://127.0.0.1:1",
               "aws_access_key_id": "AKIA1", "aws_secret_access_key": SECRET, "aws_session_token": "tok",
               "region_name": "eu-west-1", "google_application_credentials": "/keys/sa.json", "project": "p",
+              "azure_account_name": "acct", "azure_account_key": "azkey", "azure_sas_token": "sv=1&sig=x",
+              "azure_connection_string": "AccountName=acct;AccountKey=k", "azure_account_url": "http://127.0.0.1:1/a",
               "workers": 3, "give_up_seconds": 2.5}
     assert set(values) == set(CONFIG_KEYS)
     assert EtcResource(**values).get_config().to_dict(secrets=True) == values

@@ -47,10 +47,10 @@ def _key_field(name: str, default: Any = None, **extra: Any) -> Any:
 
 
 class EtcRepository(Block):
-    """An etcetera dataset repository (file://, s3:// or gs://) and the credentials to reach it.
+    """An etcetera dataset repository (file://, s3://, gs:// or az://) and the credentials to reach it.
 
     Attributes:
-        url: The remote, e.g. `s3://bucket/prefix`, `gs://bucket` or `file:///shared/datasets`.
+        url: The remote, e.g. `s3://bucket/prefix`, `gs://bucket`, `az://container` or `file:///shared/datasets`.
         home: Local folder that holds pulled and pushed datasets (default `~/.etc` of the worker).
         public: Read a public bucket anonymously (no credentials).
         endpoint_url: An S3-compatible endpoint (MinIO, Ceph, R2, ...) instead of AWS.
@@ -62,6 +62,11 @@ class EtcRepository(Block):
             (stored as a secret). `service_account_info` / `service_account_file` are its
             deprecated former names: they still work and warn.
         project: The GCS project.
+        azure_account_name: The Azure storage account.
+        azure_account_key: Azure account key (stored as a secret).
+        azure_sas_token: Azure SAS token (stored as a secret).
+        azure_connection_string: Azure connection string (stored as a secret).
+        azure_account_url: The Azure blob endpoint (emulators, sovereign clouds).
         workers: Parallel transfers (default 16).
         give_up_seconds: How long to keep retrying a failing remote before giving up (default 10).
 
@@ -86,7 +91,7 @@ class EtcRepository(Block):
     _logo_url: ClassVar[Optional[str]] = None
     _documentation_url: ClassVar[Optional[str]] = _documentation_url()
     _description: ClassVar[str] = (
-        "Where etcetera datasets are shared (S3, S3-compatible, GCS or a folder) and the "
+        "Where etcetera datasets are shared (S3, S3-compatible, GCS, Azure Blob Storage or a folder) and the "
         "credentials to reach it; used by the push_dataset and pull_dataset tasks."
     )
     _code_example: ClassVar[str] = """
@@ -118,6 +123,11 @@ class EtcRepository(Block):
         description="Deprecated: put the path in google_application_credentials.",
     )
     project: Optional[str] = _key_field("project")
+    azure_account_name: Optional[str] = _key_field("azure_account_name")
+    azure_account_key: Optional[SecretStr] = _key_field("azure_account_key")
+    azure_sas_token: Optional[SecretStr] = _key_field("azure_sas_token")
+    azure_connection_string: Optional[SecretStr] = _key_field("azure_connection_string")
+    azure_account_url: Optional[str] = _key_field("azure_account_url")
     workers: Optional[int] = _key_field("workers", ge=1, le=256)
     give_up_seconds: Optional[float] = _key_field("give_up_seconds", gt=0, le=3600)
 

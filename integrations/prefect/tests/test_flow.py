@@ -1,4 +1,4 @@
-"""The example flow on a real (temporary) Prefect server, against file:// and a moto S3 server.
+"""The example flow on a real (temporary) Prefect server, against file://, a moto S3 server and Azurite.
 
 One server for the whole session; each test saves its block, loads it by name inside the flow,
 runs the flow, then reads the artifacts and the run logs back through the Prefect API.
@@ -29,12 +29,13 @@ from prefect.client.schemas.filters import (
 from prefect.logging.handlers import APILogHandler
 
 import etcetera as etc
-from etcetera.testing import TEST_KEY_ID, TEST_SECRET, make_bucket, moto_server
+from etcetera.testing import AZURITE_KEY, TEST_KEY_ID, TEST_SECRET, azurite, make_bucket, make_container, moto_server
 from prefect_etcetera import EtcRepository, pull_dataset, push_dataset
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 HAVE_S3 = importlib.util.find_spec("etcetera.storage.s3") is not None and importlib.util.find_spec("moto")
+SECRETS = (TEST_SECRET, AZURITE_KEY)  # the planted AWS secret, and the Azure account key of the az:// block
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +46,22 @@ def s3_endpoint() -> Iterator[str]:
         yield endpoint
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(scope="module")
+def az_endpoint() -> Iterator[str]:
+    """Azurite (installed from npm on first use), its development account's URL."""
+    with azurite() as account_url:
+        yield account_url
+
+
+@pytest.fixture(params=["file", "s3", "az"])
 def block(request: pytest.FixtureRequest, tmp_path: Path) -> EtcRepository:
-    """An unsaved block on a fresh remote; the planted secret is TEST_SECRET in both cases."""
+    """An unsaved block on a fresh remote; the planted secret is TEST_SECRET in every case (the az://
+    block also holds the Azure account key, which it uses)."""
+    if request.param == "az":
+        endpoint = request.getfixturevalue("az_endpoint")
+        return EtcRepository(url=f"az://{make_container(endpoint)}/datasets", home=str(tmp_path / "home"),
+                             azure_account_url=endpoint, azure_account_key=AZURITE_KEY,
+                             aws_access_key_id=TEST_KEY_ID, aws_secret_access_key=TEST_SECRET)
     if request.param == "file":
         return EtcRepository(url=f"file://{tmp_path / 'remote'}", home=str(tmp_path / "home"),
                              aws_access_key_id=TEST_KEY_ID, aws_secret_access_key=TEST_SECRET)
@@ -81,19 +95,19 @@ def _assert_no_secret(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFix
     assert caplog.records, "caplog captured nothing: the secret check would prove nothing"
     # Plain booleans, so that a failure does not print the secret itself.
     formatter = logging.Formatter()
-    leaked_by = [r.name for r in caplog.records if TEST_SECRET in formatter.format(r)]
+    leaked_by = [r.name for r in caplog.records if any(s in formatter.format(r) for s in SECRETS)]
     assert not leaked_by, f"secret in log records from {leaked_by}"
     assert api_logs
-    leaked_to_api = sum(TEST_SECRET in message for message in api_logs)
+    leaked_to_api = sum(any(s in message for s in SECRETS) for message in api_logs)
     assert not leaked_to_api, f"secret in {leaked_to_api} run log(s) stored by the Prefect API"
     out, err = capfd.readouterr()
-    leaked_to_console = TEST_SECRET in out or TEST_SECRET in err
+    leaked_to_console = any(s in out or s in err for s in SECRETS)
     assert not leaked_to_console, "secret printed on stdout/stderr"
 
 
 @pytest.fixture
 def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    for name in (None, "prefect", "etcetera", "botocore", "boto3", "urllib3"):
+    for name in (None, "prefect", "etcetera", "botocore", "boto3", "urllib3", "azure"):
         caplog.set_level(logging.DEBUG, logger=name)
     return caplog
 
@@ -104,13 +118,16 @@ def test_block_saved_and_loaded_by_name_keeps_secret_hidden(block: EtcRepository
     assert loaded.get_config().to_dict(secrets=True) == block.get_config().to_dict(secrets=True)
     assert loaded.aws_secret_access_key.get_secret_value() == TEST_SECRET
     for text in (repr(block), str(block), repr(loaded), str(loaded)):
-        assert TEST_SECRET not in text
+        assert not any(s in text for s in SECRETS)
         assert "SecretStr('**********')" in text
     # What the API hands to anyone reading the block without asking for secrets (the UI).
     with get_client(sync_client=True) as client:
         document = client.read_block_document_by_name(name, "etcetera-repository", include_secrets=False)
     assert document.data["aws_secret_access_key"] != TEST_SECRET
-    assert TEST_SECRET not in repr(document.data)
+    assert not any(s in repr(document.data) for s in SECRETS)
+    if block.azure_account_key is not None:
+        assert document.data["azure_account_key"] != AZURITE_KEY
+        assert loaded.azure_account_key.get_secret_value() == AZURITE_KEY
     assert document.data["aws_access_key_id"] != TEST_KEY_ID  # a secret key of etcetera.Config
     assert loaded.aws_access_key_id.get_secret_value() == TEST_KEY_ID
     assert document.data["url"] == block.url
@@ -161,7 +178,7 @@ def test_example_flow_round_trip(block: EtcRepository, example: ModuleType, tmp_
         assert f"({total} bytes)" in page
         assert "| train | 2 |" in page and "| test | 1 |" in page
         assert f"`{config.url}`" in page
-        assert TEST_SECRET not in page
+        assert not any(s in page for s in SECRETS)
     assert "| Action | push |" in pushed
     assert f"| Local path | `{pulled}` |" in pulled_md
 

@@ -89,7 +89,9 @@ def test_every_field_reaches_the_config() -> None:
     block = EtcRepository(url="s3://b", home="/h", public=True, endpoint_url="http://127.0.0.1:1",
                           aws_access_key_id=TEST_KEY_ID, aws_secret_access_key=TEST_SECRET,
                           aws_session_token=SESSION_TOKEN, region_name="eu-west-1", service_account_info=SA_INFO,
-                          project="p", workers=3, give_up_seconds=2.5)
+                          project="p", azure_account_name="acct", azure_account_key="azure-key-planted",
+                          azure_sas_token="sv=1&sig=planted", azure_connection_string="AccountName=acct;AccountKey=k",
+                          azure_account_url="http://127.0.0.1:1/acct", workers=3, give_up_seconds=2.5)
     assert set(block.get_config().to_dict(secrets=True)) == {key.name for key in config_keys()}
     assert block.get_config().give_up_seconds == 2.5
 
@@ -187,3 +189,18 @@ def test_google_application_credentials_is_the_config_key_and_old_names_warn(tmp
         EtcRepository(url="gs://bucket", google_application_credentials=_json.dumps(SA_INFO),
                       service_account_info=SA_INFO)
     assert "not both" in str(info.value) and SA_INFO["private_key"] not in str(info.value)
+
+
+def test_azure_secrets_are_secret_fields_and_reach_the_config() -> None:
+    key, sas = "azure-key-DO-NOT-LEAK-5d1e", "sv=2024&sig=azure-sig-DO-NOT-LEAK-5d1e"
+    conn = "AccountName=acct;AccountKey=azure-conn-DO-NOT-LEAK-5d1e"
+    block = EtcRepository(url="az://container/prefix", azure_account_name="acct", azure_account_key=key,
+                          azure_sas_token=sas, azure_connection_string=conn,
+                          azure_account_url="https://acct.blob.core.windows.net")
+    assert set(EtcRepository.model_json_schema()["secret_fields"]) >= {
+        "azure_account_key", "azure_sas_token", "azure_connection_string"}
+    for text in (repr(block), str(block), block.model_dump_json(), repr(block.get_config())):
+        assert key not in text and sas not in text and conn not in text
+    config = block.get_config()
+    assert (config.azure_account_key, config.azure_sas_token, config.azure_connection_string) == (key, sas, conn)
+    assert (config.azure_account_name, config.azure_account_url) == ("acct", "https://acct.blob.core.windows.net")
