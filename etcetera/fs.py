@@ -32,7 +32,7 @@ import uuid
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem, make_instance
 
@@ -163,14 +163,16 @@ class BlockCache:
         self.hits += 1
         return data
 
-    def put(self, sha: str, data: bytes) -> None:
-        if len(data) > self.limit:
+    def put(self, sha: str, pieces: Sequence[bytes]) -> None:
+        """Store a verified block given as the pieces it arrived in."""
+        if sum(map(len, pieces)) > self.limit:
             return
         path = self._path(sha)
         tmp = self.root / f".tmp-{uuid.uuid4().hex}"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
+            with open(tmp, "wb") as fh:
+                fh.writelines(pieces)
             os.replace(tmp, path)
         except OSError as exc:  # a full or read-only disk costs speed, not correctness
             log.debug("cache: cannot store block %s (%s)", sha[:12], exc)
@@ -447,7 +449,7 @@ class EtcFileSystem(AbstractFileSystem, metaclass=_Configured):
             raise FileMissing(f"{name}@{version} has no file {rel or '(no path given)'} on {self.remote.url}")
         return EtcFile(self, path, entry, f"{name}@{version}", block_size=block_size)
 
-    def fetch_block(self, label: str, entry: FileEntry, index: int) -> bytes | bytearray:
+    def fetch_block(self, label: str, entry: FileEntry, index: int) -> "Block":
         """Block `index` of a file (its whole range when it has one part, else its index-th 16 MiB
         chunk) in one ranged read, verified against its hash; from the block cache when enabled."""
         if len(entry.parts) == 1:
@@ -458,12 +460,12 @@ class EtcFileSystem(AbstractFileSystem, metaclass=_Configured):
         if self.cache is not None:
             hit = self.cache.get(expect)
             if hit is not None and len(hit) == part.length:
-                return hit
+                return Block([hit])
         storage = self.remote.storage
         problem = ""
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                data, got = self._read_part(part)
+                pieces, got, digest = self._read_part(part)
             except NotFoundError:
                 raise NotFoundError(f"{label}: object {part.obj[:12]} holding {entry.path} is missing on "
                                     f"{storage.url}: the remote is damaged") from None
@@ -475,29 +477,33 @@ class EtcFileSystem(AbstractFileSystem, metaclass=_Configured):
             if got != part.length:
                 problem = (f"remote object {part.obj[:12]} is truncated: {got} of {part.length} "
                            f"bytes at offset {part.offset}")
-            elif hashlib.sha256(data).hexdigest() != expect:
+            elif digest != expect:
                 problem = f"sha256 mismatch in remote object {part.obj[:12]}"
             else:
+                block = Block(pieces)
                 if self.cache is not None:
-                    self.cache.put(expect, data)
-                return data
+                    self.cache.put(expect, block.pieces)
+                return block
             if attempt >= 2:  # the same bad bytes twice: the stored object itself is damaged
                 break
             log.debug("retrying %s of %s: %s", entry.path, label, problem)
         raise IntegrityError(f"{label}: {entry.path} failed verification ({problem}): the remote copy is "
                              f"corrupt; no byte of it was returned")
 
-    def _read_part(self, part: Part) -> tuple[bytearray, int]:
-        """The bytes of `part` in one buffer (no copy of the whole), and how many arrived: fewer
-        when the object is shorter than the version says."""
-        buf = bytearray(part.length)
-        view = memoryview(buf)
+    def _read_part(self, part: Part) -> tuple[list[bytes], int, str]:
+        """The bytes of `part` as they arrived (kept, not copied into one buffer), how many arrived
+        (fewer when the object is shorter than the version says), and their sha256, hashed block by
+        block while each is still in the CPU's cache."""
+        pieces: list[bytes] = []
+        digest = hashlib.sha256()
         got = 0
-        for block in self.remote.storage.read(object_key(part.obj), part.offset, part.length):
-            take = min(len(block), part.length - got)
-            view[got:got + take] = block[:take]
-            got += take
-        return buf, got
+        for piece in self.remote.storage.read(object_key(part.obj), part.offset, part.length):
+            if got + len(piece) > part.length:
+                piece = piece[:part.length - got]
+            digest.update(piece)
+            pieces.append(piece)
+            got += len(piece)
+        return pieces, got, digest.hexdigest()
 
     # ------------------------------------------------------------------ read-only
 
@@ -521,6 +527,34 @@ def _children(rel: str, files: list[FileEntry], dirs: list[str]) -> dict[str, Fi
     return out
 
 
+class Block:
+    """A verified block of a file, held as the pieces its bytes arrived in: a read that covers
+    exactly one piece returns it without a copy (a sequential reader's 1 MiB reads usually do)."""
+
+    __slots__ = ("pieces", "starts", "size")
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+        self.starts = []
+        pos = 0
+        for piece in pieces:
+            self.starts.append(pos)
+            pos += len(piece)
+        self.size = pos
+
+    def __len__(self) -> int:
+        return self.size
+
+    def slices(self, start: int, end: int) -> Iterator[bytes | memoryview]:
+        """Bytes [start, end) of the block, piece by piece: whole pieces as they are, parts of them as views."""
+        i = max(bisect.bisect_right(self.starts, start) - 1, 0)
+        while i < len(self.pieces) and self.starts[i] < end:
+            piece, at = self.pieces[i], self.starts[i]
+            lo, hi = max(start - at, 0), min(end - at, len(piece))
+            yield piece if (lo, hi) == (0, len(piece)) else memoryview(piece)[lo:hi]
+            i += 1
+
+
 class EtcFile(AbstractBufferedFile):
     """A read-only, seekable file of a published version that fetches only what is read: its
     verified blocks (the whole small file, or the 16 MiB chunks a read touches), keeping the
@@ -534,7 +568,7 @@ class EtcFile(AbstractBufferedFile):
         for p in entry.parts if len(entry.parts) > 1 else entry.parts[:1]:
             self._starts.append(pos)
             pos += p.length
-        self._mem: OrderedDict[int, bytes | bytearray] = OrderedDict()
+        self._mem: OrderedDict[int, Block] = OrderedDict()
         self._ahead: dict[int, Future] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._last_end: int | None = None
@@ -543,7 +577,7 @@ class EtcFile(AbstractBufferedFile):
     def _index(self, offset: int) -> int:
         return bisect.bisect_right(self._starts, offset) - 1
 
-    def _block(self, i: int) -> bytes | bytearray:
+    def _block(self, i: int) -> Block:
         data = self._mem.get(i)
         if data is not None:
             self._mem.move_to_end(i)
@@ -576,14 +610,15 @@ class EtcFile(AbstractBufferedFile):
                 del self._mem[i]
         if last > first:  # a range over several chunks: fetch them in parallel
             self._schedule(range(first + 1, last + 1))
-        pieces = []
+        pieces: list[bytes | memoryview] = []
         for i in range(first, last + 1):
-            block = memoryview(self._block(i))
-            pieces.append(block[max(start - self._starts[i], 0):min(end - self._starts[i], len(block))])
+            pieces += self._block(i).slices(start - self._starts[i], end - self._starts[i])
         self._last_end = end
         if sequential:
             self._schedule(range(last + 1, min(last + 1 + READ_AHEAD, len(self._starts))))
-        return pieces[0].tobytes() if len(pieces) == 1 else b"".join(pieces)
+        if len(pieces) == 1 and isinstance(pieces[0], bytes):
+            return pieces[0]
+        return b"".join(pieces)
 
     def close(self) -> None:
         for future in self._ahead.values():
