@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -49,6 +49,8 @@ log = logging.getLogger("etcetera")
 
 DEFAULT_CACHE_SIZE = 1 << 30
 READ_AHEAD = 2  # chunks fetched ahead of a sequential reader
+SPLIT = 4  # ranged GETs in parallel per chunk fetched ahead (one connection rarely fills the link)
+SPLIT_MIN = 1 << 20  # ... each of at least this many bytes
 KEEP = 2  # verified blocks an open file keeps in memory
 ATTEMPTS = 3
 _CONFIG_KEYS = frozenset(k.name for k in config_keys())
@@ -449,9 +451,10 @@ class EtcFileSystem(AbstractFileSystem, metaclass=_Configured):
             raise FileMissing(f"{name}@{version} has no file {rel or '(no path given)'} on {self.remote.url}")
         return EtcFile(self, path, entry, f"{name}@{version}", block_size=block_size)
 
-    def fetch_block(self, label: str, entry: FileEntry, index: int) -> "Block":
+    def fetch_block(self, label: str, entry: FileEntry, index: int, ranges: Executor | None = None) -> "Block":
         """Block `index` of a file (its whole range when it has one part, else its index-th 16 MiB
-        chunk) in one ranged read, verified against its hash; from the block cache when enabled."""
+        chunk), verified against its hash; from the block cache when enabled.  One ranged read, or
+        with `ranges` (a pool, for read-ahead) SPLIT ranged reads of it in parallel."""
         if len(entry.parts) == 1:
             part, expect = entry.parts[0], entry.sha256
         else:
@@ -465,7 +468,7 @@ class EtcFileSystem(AbstractFileSystem, metaclass=_Configured):
         problem = ""
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                pieces, got, digest = self._read_part(part)
+                pieces, got, digest = self._read_part(part, ranges)
             except NotFoundError:
                 raise NotFoundError(f"{label}: object {part.obj[:12]} holding {entry.path} is missing on "
                                     f"{storage.url}: the remote is damaged") from None
@@ -490,20 +493,37 @@ class EtcFileSystem(AbstractFileSystem, metaclass=_Configured):
         raise IntegrityError(f"{label}: {entry.path} failed verification ({problem}): the remote copy is "
                              f"corrupt; no byte of it was returned")
 
-    def _read_part(self, part: Part) -> tuple[list[bytes], int, str]:
+    def _read_part(self, part: Part, ranges: Executor | None = None) -> tuple[list[bytes], int, str]:
         """The bytes of `part` as they arrived (kept, not copied into one buffer), how many arrived
-        (fewer when the object is shorter than the version says), and their sha256, hashed block by
+        (fewer when the object is shorter than the version says), and their sha256.  With `ranges`,
+        in SPLIT ranged reads on that pool, hashed once all arrived; else in one, hashed block by
         block while each is still in the CPU's cache."""
-        pieces: list[bytes] = []
         digest = hashlib.sha256()
-        got = 0
-        for piece in self.remote.storage.read(object_key(part.obj), part.offset, part.length):
-            if got + len(piece) > part.length:
-                piece = piece[:part.length - got]
+        if ranges is None or part.length < 2 * SPLIT_MIN:
+            pieces, got = self._read_range(part.obj, part.offset, part.length, digest)
+            return pieces, got, digest.hexdigest()
+        step = -(-part.length // SPLIT)
+        spans = [(part.offset + at, min(step, part.length - at)) for at in range(0, part.length, step)]
+        pieces, got = [], 0
+        for some, n in ranges.map(lambda span: self._read_range(part.obj, *span), spans):
+            pieces += some
+            got += n
+        for piece in pieces:
             digest.update(piece)
+        return pieces, got, digest.hexdigest()
+
+    def _read_range(self, obj: str, offset: int, length: int, digest: Any = None) -> tuple[list[bytes], int]:
+        """Bytes [offset, offset+length) of object `obj` as they arrive, and how many did."""
+        pieces: list[bytes] = []
+        got = 0
+        for piece in self.remote.storage.read(object_key(obj), offset, length):
+            if got + len(piece) > length:
+                piece = piece[:length - got]
+            if digest is not None:
+                digest.update(piece)
             pieces.append(piece)
             got += len(piece)
-        return pieces, got, digest.hexdigest()
+        return pieces, got
 
     # ------------------------------------------------------------------ read-only
 
@@ -571,6 +591,7 @@ class EtcFile(AbstractBufferedFile):
         self._mem: OrderedDict[int, Block] = OrderedDict()
         self._ahead: dict[int, Future] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self._ranges: ThreadPoolExecutor | None = None
         self._last_end: int | None = None
         super().__init__(fs, path, mode="rb", block_size=block_size, cache_type="none", size=entry.size)
 
@@ -595,7 +616,8 @@ class EtcFile(AbstractBufferedFile):
             if i not in self._mem and i not in self._ahead:
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="etc-ahead")
-                self._ahead[i] = self._pool.submit(self.fs.fetch_block, self.label, self.entry, i)
+                    self._ranges = ThreadPoolExecutor(READ_AHEAD * SPLIT, thread_name_prefix="etc-ahead-range")
+                self._ahead[i] = self._pool.submit(self.fs.fetch_block, self.label, self.entry, i, self._ranges)
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         end = min(end, self.size)
@@ -624,8 +646,9 @@ class EtcFile(AbstractBufferedFile):
         for future in self._ahead.values():
             future.cancel()
         self._ahead.clear()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        for pool in (self._pool, self._ranges):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._ranges = None
         self._mem.clear()
         super().close()
