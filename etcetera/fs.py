@@ -8,9 +8,10 @@ resolved once per filesystem instance and carried along when the filesystem is p
 Dask or Ray worker reads the same version).  A look-up reads the version's root and only the
 metadata shards that can hold the path (see `Remote.entry`); an open file fetches only the byte
 ranges it reads, each verified against its hash before a caller sees it: a small file's whole
-range once (it is the unit its hash covers), a large file's 16 MiB chunks, with read-ahead of the
-next chunks while reading sequentially.  A damaged object raises `IntegrityError` naming
-`name@version` and the file; nothing unverified is ever returned.
+range once (it is the unit its hash covers), a large file's 16 MiB chunks: one ranged read each for
+random access, and while reading sequentially READ_AHEAD chunks ahead, each in SPLIT parallel
+ranged reads, at most 1 + READ_AHEAD chunks held.  A damaged object raises `IntegrityError` naming
+`name@version` and the file where the reader reaches it; nothing unverified is ever returned.
 
 Nothing is written to the home unless the block cache is enabled (`cache=True`, `cache_size=`):
 verified blocks under `<home>/.etc/cache/`, named by the sha256 of their bytes, verified again
