@@ -10,7 +10,8 @@ metadata shards that can hold the path (see `Remote.entry`); an open file fetche
 ranges it reads, each verified against its hash before a caller sees it: a small file's whole
 range once (it is the unit its hash covers), a large file's 16 MiB chunks: one ranged read each for
 random access, and while reading sequentially READ_AHEAD chunks ahead, each in SPLIT parallel
-ranged reads, at most 1 + READ_AHEAD chunks held.  A damaged object raises `IntegrityError` naming
+ranged reads; an open file holds at most KEEP + READ_AHEAD chunks (1 + READ_AHEAD while reading
+sequentially).  A damaged object raises `IntegrityError` naming
 `name@version` and the file where the reader reaches it; nothing unverified is ever returned.
 
 Nothing is written to the home unless the block cache is enabled (`cache=True`, `cache_size=`):
