@@ -4,6 +4,7 @@
     python -m bench --quick    a tiny smoke run (under a minute): checks the harness still works
     python -m bench --scale    many 1 KiB files (default 100,000 and 1,300,000) on file://: peak RSS and
                                seconds per 10k files of each command, a partial pull, listing 10k datasets
+    python -m bench --stream   reading without pulling (issue 14) on a moto S3 server: see bench/stream.py
 """
 
 from __future__ import annotations
@@ -43,7 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shapes", default=None, help="comma-separated subset of small,medium,large")
     p.add_argument("--workdir", default=None, help="where data is generated (default: a temporary folder)")
     p.add_argument("--out", default=str(RESULTS), help="folder for the JSON results (default bench/results)")
+    p.add_argument("--stream", action="store_true", help="only the etc:// streaming reads (bench/stream.py)")
+    p.add_argument("--stream-files", type=int, default=200_000, metavar="N",
+                   help="files in the --stream first-byte dataset (default %(default)s; 0: skip that part)")
     args = p.parse_args(argv)
+    if args.stream:
+        from .stream import main as stream_main
+        return stream_main(args)
 
     need_aws = not args.scale or bool(args.scale_aws)
     if need_aws:

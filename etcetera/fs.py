@@ -8,9 +8,11 @@ resolved once per filesystem instance and carried along when the filesystem is p
 Dask or Ray worker reads the same version).  A look-up reads the version's root and only the
 metadata shards that can hold the path (see `Remote.entry`); an open file fetches only the byte
 ranges it reads, each verified against its hash before a caller sees it: a small file's whole
-range once (it is the unit its hash covers), a large file's 16 MiB chunks, with read-ahead of the
-next chunks while reading sequentially.  A damaged object raises `IntegrityError` naming
-`name@version` and the file; nothing unverified is ever returned.
+range once (it is the unit its hash covers), a large file's 16 MiB chunks: one ranged read each for
+random access, and while reading sequentially READ_AHEAD chunks ahead, each in SPLIT parallel
+ranged reads; an open file holds at most KEEP + READ_AHEAD chunks (1 + READ_AHEAD while reading
+sequentially).  A damaged object raises `IntegrityError` naming
+`name@version` and the file where the reader reaches it; nothing unverified is ever returned.
 
 Nothing is written to the home unless the block cache is enabled (`cache=True`, `cache_size=`):
 verified blocks under `<home>/.etc/cache/`, named by the sha256 of their bytes, verified again
@@ -30,9 +32,9 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem, make_instance
 
@@ -49,6 +51,8 @@ log = logging.getLogger("etcetera")
 
 DEFAULT_CACHE_SIZE = 1 << 30
 READ_AHEAD = 2  # chunks fetched ahead of a sequential reader
+SPLIT = 4  # ranged GETs in parallel per chunk fetched ahead (one connection rarely fills the link)
+SPLIT_MIN = 1 << 20  # ... each of at least this many bytes
 KEEP = 2  # verified blocks an open file keeps in memory
 ATTEMPTS = 3
 _CONFIG_KEYS = frozenset(k.name for k in config_keys())
@@ -163,14 +167,16 @@ class BlockCache:
         self.hits += 1
         return data
 
-    def put(self, sha: str, data: bytes) -> None:
-        if len(data) > self.limit:
+    def put(self, sha: str, pieces: Sequence[bytes]) -> None:
+        """Store a verified block given as the pieces it arrived in."""
+        if sum(map(len, pieces)) > self.limit:
             return
         path = self._path(sha)
         tmp = self.root / f".tmp-{uuid.uuid4().hex}"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
+            with open(tmp, "wb") as fh:
+                fh.writelines(pieces)
             os.replace(tmp, path)
         except OSError as exc:  # a full or read-only disk costs speed, not correctness
             log.debug("cache: cannot store block %s (%s)", sha[:12], exc)
@@ -447,9 +453,10 @@ class EtcFileSystem(AbstractFileSystem, metaclass=_Configured):
             raise FileMissing(f"{name}@{version} has no file {rel or '(no path given)'} on {self.remote.url}")
         return EtcFile(self, path, entry, f"{name}@{version}", block_size=block_size)
 
-    def fetch_block(self, label: str, entry: FileEntry, index: int) -> bytes | bytearray:
+    def fetch_block(self, label: str, entry: FileEntry, index: int, ranges: Executor | None = None) -> "Block":
         """Block `index` of a file (its whole range when it has one part, else its index-th 16 MiB
-        chunk) in one ranged read, verified against its hash; from the block cache when enabled."""
+        chunk), verified against its hash; from the block cache when enabled.  One ranged read, or
+        with `ranges` (a pool, for read-ahead) SPLIT ranged reads of it in parallel."""
         if len(entry.parts) == 1:
             part, expect = entry.parts[0], entry.sha256
         else:
@@ -458,12 +465,12 @@ class EtcFileSystem(AbstractFileSystem, metaclass=_Configured):
         if self.cache is not None:
             hit = self.cache.get(expect)
             if hit is not None and len(hit) == part.length:
-                return hit
+                return Block([hit])
         storage = self.remote.storage
         problem = ""
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                data, got = self._read_part(part)
+                pieces, got, digest = self._read_part(part, ranges)
             except NotFoundError:
                 raise NotFoundError(f"{label}: object {part.obj[:12]} holding {entry.path} is missing on "
                                     f"{storage.url}: the remote is damaged") from None
@@ -475,29 +482,50 @@ class EtcFileSystem(AbstractFileSystem, metaclass=_Configured):
             if got != part.length:
                 problem = (f"remote object {part.obj[:12]} is truncated: {got} of {part.length} "
                            f"bytes at offset {part.offset}")
-            elif hashlib.sha256(data).hexdigest() != expect:
+            elif digest != expect:
                 problem = f"sha256 mismatch in remote object {part.obj[:12]}"
             else:
+                block = Block(pieces)
                 if self.cache is not None:
-                    self.cache.put(expect, data)
-                return data
+                    self.cache.put(expect, block.pieces)
+                return block
             if attempt >= 2:  # the same bad bytes twice: the stored object itself is damaged
                 break
             log.debug("retrying %s of %s: %s", entry.path, label, problem)
         raise IntegrityError(f"{label}: {entry.path} failed verification ({problem}): the remote copy is "
                              f"corrupt; no byte of it was returned")
 
-    def _read_part(self, part: Part) -> tuple[bytearray, int]:
-        """The bytes of `part` in one buffer (no copy of the whole), and how many arrived: fewer
-        when the object is shorter than the version says."""
-        buf = bytearray(part.length)
-        view = memoryview(buf)
+    def _read_part(self, part: Part, ranges: Executor | None = None) -> tuple[list[bytes], int, str]:
+        """The bytes of `part` as they arrived (kept, not copied into one buffer), how many arrived
+        (fewer when the object is shorter than the version says), and their sha256.  With `ranges`,
+        in SPLIT ranged reads on that pool, hashed once all arrived; else in one, hashed block by
+        block while each is still in the CPU's cache."""
+        digest = hashlib.sha256()
+        if ranges is None or part.length < 2 * SPLIT_MIN:
+            pieces, got = self._read_range(part.obj, part.offset, part.length, digest)
+            return pieces, got, digest.hexdigest()
+        step = -(-part.length // SPLIT)
+        spans = [(part.offset + at, min(step, part.length - at)) for at in range(0, part.length, step)]
+        pieces, got = [], 0
+        for some, n in ranges.map(lambda span: self._read_range(part.obj, *span), spans):
+            pieces += some
+            got += n
+        for piece in pieces:
+            digest.update(piece)
+        return pieces, got, digest.hexdigest()
+
+    def _read_range(self, obj: str, offset: int, length: int, digest: Any = None) -> tuple[list[bytes], int]:
+        """Bytes [offset, offset+length) of object `obj` as they arrive, and how many did."""
+        pieces: list[bytes] = []
         got = 0
-        for block in self.remote.storage.read(object_key(part.obj), part.offset, part.length):
-            take = min(len(block), part.length - got)
-            view[got:got + take] = block[:take]
-            got += take
-        return buf, got
+        for piece in self.remote.storage.read(object_key(obj), offset, length):
+            if got + len(piece) > length:
+                piece = piece[:length - got]
+            if digest is not None:
+                digest.update(piece)
+            pieces.append(piece)
+            got += len(piece)
+        return pieces, got
 
     # ------------------------------------------------------------------ read-only
 
@@ -521,6 +549,34 @@ def _children(rel: str, files: list[FileEntry], dirs: list[str]) -> dict[str, Fi
     return out
 
 
+class Block:
+    """A verified block of a file, held as the pieces its bytes arrived in: a read that covers
+    exactly one piece returns it without a copy (a sequential reader's 1 MiB reads usually do)."""
+
+    __slots__ = ("pieces", "starts", "size")
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+        self.starts = []
+        pos = 0
+        for piece in pieces:
+            self.starts.append(pos)
+            pos += len(piece)
+        self.size = pos
+
+    def __len__(self) -> int:
+        return self.size
+
+    def slices(self, start: int, end: int) -> Iterator[bytes | memoryview]:
+        """Bytes [start, end) of the block, piece by piece: whole pieces as they are, parts of them as views."""
+        i = max(bisect.bisect_right(self.starts, start) - 1, 0)
+        while i < len(self.pieces) and self.starts[i] < end:
+            piece, at = self.pieces[i], self.starts[i]
+            lo, hi = max(start - at, 0), min(end - at, len(piece))
+            yield piece if (lo, hi) == (0, len(piece)) else memoryview(piece)[lo:hi]
+            i += 1
+
+
 class EtcFile(AbstractBufferedFile):
     """A read-only, seekable file of a published version that fetches only what is read: its
     verified blocks (the whole small file, or the 16 MiB chunks a read touches), keeping the
@@ -534,16 +590,17 @@ class EtcFile(AbstractBufferedFile):
         for p in entry.parts if len(entry.parts) > 1 else entry.parts[:1]:
             self._starts.append(pos)
             pos += p.length
-        self._mem: OrderedDict[int, bytes | bytearray] = OrderedDict()
+        self._mem: OrderedDict[int, Block] = OrderedDict()
         self._ahead: dict[int, Future] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self._ranges: ThreadPoolExecutor | None = None
         self._last_end: int | None = None
         super().__init__(fs, path, mode="rb", block_size=block_size, cache_type="none", size=entry.size)
 
     def _index(self, offset: int) -> int:
         return bisect.bisect_right(self._starts, offset) - 1
 
-    def _block(self, i: int) -> bytes | bytearray:
+    def _block(self, i: int) -> Block:
         data = self._mem.get(i)
         if data is not None:
             self._mem.move_to_end(i)
@@ -561,7 +618,8 @@ class EtcFile(AbstractBufferedFile):
             if i not in self._mem and i not in self._ahead:
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="etc-ahead")
-                self._ahead[i] = self._pool.submit(self.fs.fetch_block, self.label, self.entry, i)
+                    self._ranges = ThreadPoolExecutor(READ_AHEAD * SPLIT, thread_name_prefix="etc-ahead-range")
+                self._ahead[i] = self._pool.submit(self.fs.fetch_block, self.label, self.entry, i, self._ranges)
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         end = min(end, self.size)
@@ -576,21 +634,23 @@ class EtcFile(AbstractBufferedFile):
                 del self._mem[i]
         if last > first:  # a range over several chunks: fetch them in parallel
             self._schedule(range(first + 1, last + 1))
-        pieces = []
+        pieces: list[bytes | memoryview] = []
         for i in range(first, last + 1):
-            block = memoryview(self._block(i))
-            pieces.append(block[max(start - self._starts[i], 0):min(end - self._starts[i], len(block))])
+            pieces += self._block(i).slices(start - self._starts[i], end - self._starts[i])
         self._last_end = end
         if sequential:
             self._schedule(range(last + 1, min(last + 1 + READ_AHEAD, len(self._starts))))
-        return pieces[0].tobytes() if len(pieces) == 1 else b"".join(pieces)
+        if len(pieces) == 1 and isinstance(pieces[0], bytes):
+            return pieces[0]
+        return b"".join(pieces)
 
     def close(self) -> None:
         for future in self._ahead.values():
             future.cancel()
         self._ahead.clear()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        for pool in (self._pool, self._ranges):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._ranges = None
         self._mem.clear()
         super().close()
