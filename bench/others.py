@@ -12,7 +12,8 @@ Each tool runs as its users run it, from its own venv (bench/tools.py), with its
   only `.dvc/config` and the `.dvc` file, as a fresh clone of the metadata does.
 * quilt3: `quilt3 push bench/NAME --dir DIR --registry s3://BUCKET`, `quilt3 install` into a
   fresh folder; boto3 (>= 1.28) takes the endpoint from `AWS_ENDPOINT_URL`, and quilt3 builds a
-  plain `boto3.Session()` when it holds no Quilt catalog credentials.
+  plain `boto3.Session()` when it holds no Quilt catalog credentials.  Pushing an unchanged folder
+  again is refused ("already exists") unless forced: its re-push is `quilt3 push --dir --force`.
 
 Every pull is checked byte-identical against the source folder.
 """
@@ -116,6 +117,7 @@ def quilt(bench: "Bench", cmd: Path, endpoint: str, shape: Shape, src: Path, buc
                  shape.total)
     if verify:
         bench.verify(src, dst, QUILT)
-    bench.record("s3", label, "re-push unchanged", QUILT, bench.exec(str(cmd), *push, env=up), 0,
-                 command="quilt3 push --dir")
+    # The same push again refuses an existing top hash unless forced (it hashes every file to know it).
+    bench.record("s3", label, "re-push unchanged", QUILT, bench.exec(str(cmd), *push, "--force", env=up), 0,
+                 command="quilt3 push --dir --force")
     shutil.rmtree(work)

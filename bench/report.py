@@ -98,7 +98,8 @@ def targets(rows: dict, large_shape: str | None, small_shape: str | None = None)
         add(f"s3 re-push unchanged {shape}: / full push", ratio(repush, push), 0.05)
         floor = _get(rows, "s3", shape, FLOOR, ETC)
         if repush and push and floor:
-            add(f"  (supplementary) s3 re-push unchanged {shape}: above the start-up floor / full push",
+            add(f"  (supplementary) s3 re-push unchanged {shape}: above the start-up floor "
+                f"({floor.seconds:.2f} s, `etc list -r`) / full push",
                 max(0.0, repush.seconds - floor.seconds) / push.seconds, 0.05)
         add(f"  (supplementary) s3 re-push unchanged {shape}: etc.push() again in-process / full push",
             ratio(_get(rows, "s3", shape, REPUSH_WARM, ETC), push), 0.05)
