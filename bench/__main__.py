@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     large = next((s.label() for s in shapes if s.name == "large"), None) if not args.scale else None
     small = next((s.label() for s in shapes if s.name == "small"), None) if not args.scale else None
     found = targets(bench.rows, large, small)
-    print(table(bench.rows))
+    print(table(bench.rows, bench.unmeasured))
     print(f"\nseconds: median of {repeat} run(s) per row, min–max beside it; ratio: this row's median / the "
           f"median of the fastest other tool in the same cell (push = what a user runs to publish a folder)")
     if tools:
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": round(time.time() - started, 1), "argv": sys.argv[1:], "repeat": repeat,
             "workers": args.workers, "tools": [t.requirement for t in tools], "python": sys.version.split()[0], "platform": platform.platform(),
             "cpus": os.cpu_count()}
-    write_json(out, meta, bench.rows, found)
+    write_json(out, meta, bench.rows, found, bench.unmeasured)
     print(f"\nresults: {out}")
     return 0
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from .data import Shape
-from .measure import both
+from .measure import OperationFailed, both
 from .tools import DVC, ETC_OLD, QUILT
 
 if TYPE_CHECKING:
@@ -107,10 +107,23 @@ def quilt(bench: "Bench", cmd: Path, endpoint: str, shape: Shape, src: Path, buc
                 "XDG_CACHE_HOME": str(folder / "cache"), "XDG_CONFIG_HOME": str(folder / "config"),
                 "QUILT_DISABLE_USAGE_METRICS": "1", "QUILT_MINIMIZE_STDOUT": "1"}
 
+    if (label, QUILT) in bench.unmeasured:
+        return
     up, registry = env("up"), f"s3://{bucket}"
     push = ("push", name, "--dir", str(src), "--registry", registry, "--message", "bench")
-    bench.record("s3", label, "push", QUILT, bench.exec(str(cmd), *push, env=up), shape.total,
-                 command="quilt3 push --dir")
+    try:
+        m = bench.exec(str(cmd), *push, env=up)
+    except OperationFailed as exc:
+        if "ChecksumSHA256" not in str(exc):
+            raise
+        # quilt3 uploads files >= 8 MiB in parts with ChecksumAlgorithm=SHA256 and reads the composite
+        # ChecksumSHA256 from CompleteMultipartUpload's answer, which moto (5.2.5) does not send.
+        bench.unmeasured[(label, QUILT)] = (
+            "quilt3 push fails on the moto server: files >= 8 MiB go up in parts and quilt3 reads the "
+            "ChecksumSHA256 of CompleteMultipartUpload's answer, which moto does not return (KeyError)")
+        shutil.rmtree(work)
+        return
+    bench.record("s3", label, "push", QUILT, m, shape.total, command="quilt3 push --dir")
     dst = work / "dst"
     bench.record("s3", label, "pull", QUILT,
                  bench.exec(str(cmd), "install", name, "--registry", registry, "--dest", str(dst), env=env("down")),

@@ -37,7 +37,7 @@ def baseline(rows: dict, row: Row) -> tuple[Row | None, str]:
     return None, ""
 
 
-def table(rows: dict) -> str:
+def table(rows: dict, unmeasured: dict[tuple[str, str], str] | None = None) -> str:
     head = ("mode", "shape", "operation", "tool", "median s", "min–max s", "MB/s", "ratio", "vs", "peak RSS MB",
             "note")
     lines = [head]
@@ -58,6 +58,8 @@ def table(rows: dict) -> str:
         lines.append((row.mode, row.shape, row.op, row.tool, f"{row.seconds:.3f}", row.spread,
                       f"{row.mbps:.1f}" if row.mbps else "", ratio, vs if ratio else "",
                       f"{row.max_rss_mb:.0f}" if row.max_rss_mb else "", "; ".join(note)))
+    for (shape, tool), why in (unmeasured or {}).items():
+        lines.append(("s3", shape, "push, pull", tool, "n/a", "", "", "", "", "", why))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
     out = []
     for n, line in enumerate(lines):
@@ -138,8 +140,10 @@ def verdict(found: Iterable[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_json(path: Path, meta: dict, rows: dict, found: list[dict]) -> None:
-    doc = {**meta, "rows": [{**dataclasses.asdict(r), "mb_per_s": r.mbps} for r in rows.values()], "targets": found}
+def write_json(path: Path, meta: dict, rows: dict, found: list[dict],
+               unmeasured: dict[tuple[str, str], str] | None = None) -> None:
+    doc = {**meta, "rows": [{**dataclasses.asdict(r), "mb_per_s": r.mbps} for r in rows.values()], "targets": found,
+           "unmeasured": [{"shape": s, "tool": t, "why": w} for (s, t), w in (unmeasured or {}).items()]}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2) + "\n")
 

@@ -83,6 +83,7 @@ class Bench:
                  tools: list[Tool] | None = None, tools_cache: Path | None = None) -> None:
         self.work, self.repeat, self.workers, self.log = work, repeat, workers, log
         self.rows: dict[tuple[str, str, str, str], Row] = {}
+        self.unmeasured: dict[tuple[str, str], str] = {}  # (shape, tool): why that tool could not run it
         # The other tools' commands, installed (or found) in their cached venvs before anything is timed.
         self.tools = {t.label: ensure(t, tools_cache, log) for t in tools or []} if tools else {}
         self.env = aws_env(str(work))

@@ -23,7 +23,7 @@ SMALL = "2000 x 4 KiB"
 def recorder() -> Bench:
     """A Bench with only its recording half (no bytecode compilation, no servers)."""
     bench = Bench.__new__(Bench)
-    bench.rows, bench.log = {}, lambda s: None
+    bench.rows, bench.unmeasured, bench.log = {}, {}, lambda s: None
     return bench
 
 
