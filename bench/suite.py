@@ -102,12 +102,11 @@ class Bench:
         row.seconds = statistics.median(row.runs)
         row.max_rss_mb = max(row.max_rss_mb or 0, m.max_rss_mb or 0) or None  # memory: the worst repeat
         for k, v in extra.items():  # numbers: the median of the repeats too; anything else: the latest
-            runs = row.extra.setdefault("_runs", {}).setdefault(k, []) if isinstance(v, (int, float)) else None
-            if runs is not None and not isinstance(v, bool):
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                runs = row.extra.setdefault("_runs", {}).setdefault(k, [])
                 runs.append(v)
-                row.extra[k] = statistics.median(runs)
-            else:
-                row.extra[k] = v
+                v = statistics.median(runs)
+            row.extra[k] = v
         inner = f"  (in-process {extra['in_process_seconds']:.2f}s)" if "in_process_seconds" in extra else ""
         self.log(f"  {mode:5} {shape:15} {op:18} {tool:15} {m.seconds:8.2f}s  rss {m.max_rss_mb:6.0f} MB{inner}")
 
