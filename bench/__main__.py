@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from . import data
-from .report import table, targets, verdict, write_json
+from .report import cells, table, targets, verdict, write_json
 from .server import moto_process
 from .suite import Bench, find_aws
 from .tools import TOOLS, default_cache, parse_tools
@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
           f"median of the fastest other tool in the same cell (push = what a user runs to publish a folder)")
     if tools:
         print("other tools: " + ", ".join(t.requirement for t in tools))
+    summary = cells(bench.rows, small)
+    if summary:
+        print("\n" + summary)
     print()
     if args.quick:
         # Tiny shapes are dominated by start-up: judging them against the targets would only print

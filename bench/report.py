@@ -69,6 +69,25 @@ def table(rows: dict, unmeasured: dict[tuple[str, str], str] | None = None) -> s
     return "\n".join(out)
 
 
+def cells(rows: dict, small_shape: str | None = None) -> str:
+    """One line per S3 cell, ready for the README: etcetera and the best other tool, median [min–max], ratio."""
+    out = ["| cell | etcetera | best other tool | ratio (target) |", "| --- | --- | --- | --- |"]
+
+    def fmt(r: Row) -> str:
+        return f"{r.seconds:.2f} s [{r.spread or 'one run'}]"
+
+    shapes = list(dict.fromkeys(r.shape for r in rows.values() if r.mode == "s3"))
+    for row in (rows.get(("s3", shape, op, ETC)) for shape in shapes for op in ("push", PUSH_ONLY, "pull")):
+        base, tool = baseline(rows, row) if row else (None, "")
+        if not base:
+            continue
+        limit = SMALL_LIMIT if row.shape == small_shape else 1.0
+        what = {"push": "push (register + push)", PUSH_ONLY: "push only"}.get(row.op, row.op)
+        out.append(f"| {row.shape} {what} | {fmt(row)} | {tool}: {fmt(base)} | "
+                   f"{row.seconds / base.seconds:.2f} (<= {limit}) |")
+    return "\n".join(out) if len(out) > 2 else ""
+
+
 def targets(rows: dict, large_shape: str | None, small_shape: str | None = None) -> list[dict[str, Any]]:
     """Each target of issues 7 and 15 that this run measured: its value, its limit, and whether it holds."""
     out: list[dict[str, Any]] = []

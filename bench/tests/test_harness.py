@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench import disk
 from bench.measure import Measured, both
-from bench.report import targets
+from bench.report import cells, targets
 from bench.suite import ETC, PUSH_ONLY, Bench, Row
 
 SMALL = "2000 x 4 KiB"
@@ -51,6 +51,8 @@ def test_etcetera_is_judged_against_the_fastest_other_tool_and_the_small_cells_a
     found = {t["target"]: t for t in targets(rows, None, SMALL)}
     main = next(t for name, t in found.items() if name.startswith(f"s3 push {SMALL}"))
     assert "dvc 3" in main["target"] and main["value"] == 0.4 and main["limit"] == 0.5 and main["holds"]
+    assert f"| {SMALL} push (register + push) | 1.00 s [one run] | dvc 3: 2.50 s [one run] | 0.40 (<= 0.5) |" \
+        in cells(rows, SMALL)
     rows[("s3", SMALL, "push", "dvc 3")].seconds = 1.5
     main = next(t for t in targets(rows, None, SMALL) if t["target"].startswith(f"s3 push {SMALL}"))
     assert not main["holds"]
