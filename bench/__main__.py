@@ -1,7 +1,9 @@
-"""`python -m bench` (or `tox -e bench`): the benchmark of issue 7.
+"""`python -m bench` (or `tox -e bench`): the benchmark of issues 7 and 15.
 
-    python -m bench            three shapes on a moto S3 server and on file://, vs the references
-    python -m bench --quick    a tiny smoke run (under a minute): checks the harness still works
+    python -m bench            three shapes on a moto S3 server and on file://, against aws s3 sync, a
+                               boto3 script, etcetera 0.0.12, DVC 3 and quilt3 (each in a cached venv)
+    python -m bench --quick    a tiny smoke run (under a minute, built-in references only): checks the
+                               harness still works
     python -m bench --scale    many 1 KiB files (default 100,000 and 1,300,000) on file://: peak RSS and
                                seconds per 10k files of each command, a partial pull, listing 10k datasets
     python -m bench --stream   reading without pulling (issue 14) on a moto S3 server: see bench/stream.py
@@ -20,9 +22,10 @@ import time
 from pathlib import Path
 
 from . import data
-from .report import table, targets, verdict, write_json
+from .report import cells, table, targets, verdict, write_json
 from .server import moto_process
 from .suite import Bench, find_aws
+from .tools import TOOLS, default_cache, parse_tools
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -38,7 +41,13 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: none)")
     p.add_argument("--scale-listing", type=int, default=10_000, metavar="N",
                    help="datasets and versions for the listing measures of --scale (default %(default)s; 0: skip)")
-    p.add_argument("--repeat", type=int, default=None, help="runs per measurement, fastest kept (default 2, quick 1)")
+    p.add_argument("--repeat", type=int, default=None,
+                   help="runs per measurement; the table reports their median and min–max (default 3, quick 1)")
+    p.add_argument("--tools", default=None, metavar="all|none|T,T",
+                   help=f"other tools to install (once, cached) and compare: all, none or a comma list of "
+                        f"{','.join(TOOLS)} (default: all; none with --quick)")
+    p.add_argument("--tools-cache", default=None, metavar="DIR",
+                   help="where the other tools' venvs are kept (default $XDG_CACHE_HOME/etcetera-bench/venvs)")
     p.add_argument("--workers", type=int, default=16, help="parallel transfers for etcetera and boto3 (default 16)")
     p.add_argument("--only", choices=["s3", "file"], help="run only the S3 or only the file:// part")
     p.add_argument("--shapes", default=None, help="comma-separated subset of small,medium,large")
@@ -55,14 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     need_aws = not args.scale or bool(args.scale_aws)
     if need_aws:
         find_aws()
-    repeat = args.repeat or (1 if args.quick or args.scale else 2)
+    repeat = args.repeat or (1 if args.quick or args.scale else 3)
+    tools = [] if args.scale or args.only == "file" else parse_tools(args.tools, args.quick)
     shapes = data.QUICK if args.quick else data.FULL
     if args.shapes:
         keep = set(args.shapes.split(","))
         shapes = [s for s in shapes if s.name in keep]
     work = Path(tempfile.mkdtemp(prefix="etc-bench-", dir=args.workdir))
     started = time.time()
-    bench = Bench(work, repeat, args.workers, log=lambda s: print(s, file=sys.stderr, flush=True), aws=need_aws)
+    bench = Bench(work, repeat, args.workers, log=lambda s: print(s, file=sys.stderr, flush=True), aws=need_aws,
+                  tools=tools, tools_cache=Path(args.tools_cache) if args.tools_cache else default_cache())
     try:
         if args.scale:
             steps = [int(x) for x in args.scale_steps.split(",")]
@@ -79,8 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     large = next((s.label() for s in shapes if s.name == "large"), None) if not args.scale else None
-    found = targets(bench.rows, large)
-    print(table(bench.rows))
+    small = next((s.label() for s in shapes if s.name == "small"), None) if not args.scale else None
+    found = targets(bench.rows, large, small)
+    print(table(bench.rows, bench.unmeasured))
+    print(f"\nseconds: median of {repeat} run(s) per row, min–max beside it; ratio: this row's median / the "
+          f"median of the fastest other tool in the same cell (push = what a user runs to publish a folder)")
+    if tools:
+        print("other tools: " + ", ".join(t.requirement for t in tools))
+    summary = cells(bench.rows, small)
+    if summary:
+        print("\n" + summary)
     print()
     if args.quick:
         # Tiny shapes are dominated by start-up: judging them against the targets would only print
@@ -93,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) / f"{stamp}-{kind}.json"
     meta = {"started": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(), "kind": kind,
             "seconds": round(time.time() - started, 1), "argv": sys.argv[1:], "repeat": repeat,
-            "workers": args.workers, "python": sys.version.split()[0], "platform": platform.platform(),
+            "workers": args.workers, "tools": [t.requirement for t in tools], "python": sys.version.split()[0], "platform": platform.platform(),
             "cpus": os.cpu_count()}
-    write_json(out, meta, bench.rows, found)
+    write_json(out, meta, bench.rows, found, bench.unmeasured)
     print(f"\nresults: {out}")
     return 0
 

@@ -5,6 +5,7 @@
     python -m bench.etc_op open CONFIG NAME     # latency of etc.dataset() and etc.ls(remote=True)
     python -m bench.etc_op repush CONFIG NAME   # two unchanged pushes in one process: the second is
                                                 # what a pipeline calling etc.push() again pays
+    python -m bench.etc_op publish CONFIG NAME SRC  # what the plugins do with a source folder
 """
 
 from __future__ import annotations
@@ -18,9 +19,16 @@ from etcetera import api
 
 
 def main(argv: list[str]) -> None:
-    op, config_path, name = argv
+    op, config_path, name, *rest = argv
     config = etc.Config.load(config_path)
-    if op == "push":
+    if op == "publish":
+        # The calls EtcHook.push(source=...) (Airflow), push_dataset(source=...) (Prefect) and
+        # EtcIOManager.handle_output (Dagster) make: register the folder with force, then push.
+        api.register(rest[0], name, config=config, force=True)
+        r = api.push_report(name, config=config, force=True, quiet=True)
+        out = {"seconds": r.seconds, "uploaded_bytes": r.uploaded_bytes, "version": r.version,
+               "path": "etcetera.register(source, force=True) + etcetera.push_report(force=True)"}
+    elif op == "push":
         r = api.push_report(name, config=config, quiet=True)
         out = {"seconds": r.seconds, "uploaded_bytes": r.uploaded_bytes, "total_bytes": r.total_bytes,
                "version": r.version, "up_to_date": r.up_to_date}

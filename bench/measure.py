@@ -41,3 +41,8 @@ def run(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | 
         finally:
             os.unlink(res.name)
     return Measured(got["seconds"], got["max_rss_kib"] / 1024, stdout)  # ru_maxrss is KiB on Linux
+
+
+def both(a: Measured, b: Measured) -> Measured:
+    """Two commands a user runs one after the other: their seconds add up, the peak memory is the larger."""
+    return Measured(a.seconds + b.seconds, max(a.max_rss_mb, b.max_rss_mb), b.stdout)

@@ -1,4 +1,4 @@
-"""The table, the verdict on each target of issue 7, and the JSON written to bench/results/."""
+"""The table, the verdict on each target of issues 7 and 15, and the JSON written to bench/results/."""
 
 from __future__ import annotations
 
@@ -7,29 +7,39 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Iterable
 
-from .suite import AWS, BOTO, CP, ETC, FLOOR, REPUSH_WARM, Row
+from . import disk
+from .suite import BOTO, CP, ETC, FLOOR, PUSH_ONLY, REPUSH_WARM, Row
 
-REFS = (AWS, BOTO)
+SMALL_LIMIT = 0.5  # issue 15: the 2000 x 4 KiB cells, against the best other tool
+EXTRA_DISK_LIMIT = 0.10  # issue 15: extra disk of a plugin's publish / the dataset's size
 
 
 def _get(rows: dict, mode: str, shape: str, op: str, tool: str) -> Row | None:
     return rows.get((mode, shape, op, tool))
 
 
+def best_other(rows: dict, mode: str, shape: str, op: str) -> Row | None:
+    """The fastest (by median) tool other than etcetera in one cell of this run."""
+    others = [r for r in rows.values() if (r.mode, r.shape, r.op) == (mode, shape, op) and r.tool != ETC]
+    return min(others, key=lambda r: r.seconds) if others else None
+
+
 def baseline(rows: dict, row: Row) -> tuple[Row | None, str]:
-    """What a row is compared with: the best reference for transfers, the full push for re-pushes."""
-    if row.mode == "file" and row.op in ("push", "pull"):
+    """What a row is compared with: the best other tool for transfers, the push for re-pushes."""
+    if row.mode == "file" and row.op in ("push", "pull", PUSH_ONLY):
         return _get(rows, "file", row.shape, "push", CP), CP
-    if row.op in ("push", "pull") and row.mode in ("s3", "scale"):
-        refs = [r for t in REFS if (r := _get(rows, row.mode, row.shape, row.op, t))]
-        return (min(refs, key=lambda r: r.seconds), "best ref") if refs else (None, "")
+    if row.op in ("push", "pull", PUSH_ONLY) and row.mode in ("s3", "scale", "scale-s3"):
+        base = best_other(rows, row.mode, row.shape, "push" if row.op == PUSH_ONLY else row.op)
+        return (base, base.tool) if base else (None, "")
     if row.op.startswith("re-push"):
-        return _get(rows, row.mode, row.shape, "push", row.tool), f"{row.tool} push"
+        own = _get(rows, row.mode, row.shape, PUSH_ONLY, row.tool) or _get(rows, row.mode, row.shape, "push", row.tool)
+        return own, f"{row.tool} {own.op}" if own else ""
     return None, ""
 
 
-def table(rows: dict) -> str:
-    head = ("mode", "shape", "operation", "tool", "seconds", "MB/s", "ratio", "vs", "peak RSS MB", "note")
+def table(rows: dict, unmeasured: dict[tuple[str, str], str] | None = None) -> str:
+    head = ("mode", "shape", "operation", "tool", "median s", "min–max s", "MB/s", "ratio", "vs", "peak RSS MB",
+            "note")
     lines = [head]
     for row in rows.values():
         base, vs = baseline(rows, row)
@@ -41,9 +51,15 @@ def table(rows: dict) -> str:
             note.append(row.extra["command"])
         if "per_10k_files" in row.extra:
             note.append(f"{row.extra['per_10k_files']:.2f} s/10k files")
-        lines.append((row.mode, row.shape, row.op, row.tool, f"{row.seconds:.3f}",
+        if row.op == disk.OP:
+            note.append(f"extra disk peak {row.extra['extra_bytes'] / 1e6:.1f} MB = "
+                        f"{row.extra['extra_bytes'] / row.nbytes:.1%} of the dataset, "
+                        f"{row.extra['extra_bytes_after'] / 1e6:.1f} MB left after; via {row.extra['path']}")
+        lines.append((row.mode, row.shape, row.op, row.tool, f"{row.seconds:.3f}", row.spread,
                       f"{row.mbps:.1f}" if row.mbps else "", ratio, vs if ratio else "",
                       f"{row.max_rss_mb:.0f}" if row.max_rss_mb else "", "; ".join(note)))
+    for (shape, tool), why in (unmeasured or {}).items():
+        lines.append(("s3", shape, "push, pull", tool, "n/a", "", "", "", "", "", why))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
     out = []
     for n, line in enumerate(lines):
@@ -53,8 +69,27 @@ def table(rows: dict) -> str:
     return "\n".join(out)
 
 
-def targets(rows: dict, large_shape: str | None) -> list[dict[str, Any]]:
-    """Each target of issue 7 that this run measured: its value, its limit, and whether it holds."""
+def cells(rows: dict, small_shape: str | None = None) -> str:
+    """One line per S3 cell, ready for the README: etcetera and the best other tool, median [min–max], ratio."""
+    out = ["| cell | etcetera | best other tool | ratio (target) |", "| --- | --- | --- | --- |"]
+
+    def fmt(r: Row) -> str:
+        return f"{r.seconds:.2f} s [{r.spread or 'one run'}]"
+
+    shapes = list(dict.fromkeys(r.shape for r in rows.values() if r.mode == "s3"))
+    for row in (rows.get(("s3", shape, op, ETC)) for shape in shapes for op in ("push", PUSH_ONLY, "pull")):
+        base, tool = baseline(rows, row) if row else (None, "")
+        if not base:
+            continue
+        limit = SMALL_LIMIT if row.shape == small_shape else 1.0
+        what = {"push": "push (register + push)", PUSH_ONLY: "push only"}.get(row.op, row.op)
+        out.append(f"| {row.shape} {what} | {fmt(row)} | {tool}: {fmt(base)} | "
+                   f"{row.seconds / base.seconds:.2f} (<= {limit}) |")
+    return "\n".join(out) if len(out) > 2 else ""
+
+
+def targets(rows: dict, large_shape: str | None, small_shape: str | None = None) -> list[dict[str, Any]]:
+    """Each target of issues 7 and 15 that this run measured: its value, its limit, and whether it holds."""
     out: list[dict[str, Any]] = []
 
     def add(name: str, value: float | None, limit: float, unit: str = "x") -> None:
@@ -66,16 +101,26 @@ def targets(rows: dict, large_shape: str | None) -> list[dict[str, Any]]:
 
     shapes = sorted({r.shape for r in rows.values() if r.mode == "s3"}, key=lambda s: list(r.shape for r in rows.values()).index(s))
     for shape in shapes:
+        limit = SMALL_LIMIT if shape == small_shape else 1.0
         for op in ("push", "pull"):
             etc = _get(rows, "s3", shape, op, ETC)
-            if etc:
-                base, _ = baseline(rows, etc)
-                add(f"s3 {op} {shape}: etcetera / best reference", ratio(etc, base), 1.0)
-        repush, push = _get(rows, "s3", shape, "re-push unchanged", ETC), _get(rows, "s3", shape, "push", ETC)
+            base, tool = baseline(rows, etc) if etc else (None, "")
+            what = "register + push" if op == "push" else "pull"
+            add(f"s3 {op} {shape}: etcetera ({what}) / best other tool ({tool}), medians", ratio(etc, base), limit)
+            if etc and base and len(etc.runs) > 1 and len(base.runs) > 1:
+                add(f"  (supplementary, worst case) s3 {op} {shape}: etcetera's slowest run / {tool}'s fastest",
+                    max(etc.runs) / min(base.runs), limit)
+        only = _get(rows, "s3", shape, PUSH_ONLY, ETC)
+        if only:
+            base, tool = baseline(rows, only)
+            add(f"  (supplementary) s3 push only {shape}: etcetera push (registered) / best other tool ({tool})",
+                ratio(only, base), limit)
+        repush, push = _get(rows, "s3", shape, "re-push unchanged", ETC), _get(rows, "s3", shape, PUSH_ONLY, ETC)
         add(f"s3 re-push unchanged {shape}: / full push", ratio(repush, push), 0.05)
         floor = _get(rows, "s3", shape, FLOOR, ETC)
         if repush and push and floor:
-            add(f"  (supplementary) s3 re-push unchanged {shape}: above the start-up floor / full push",
+            add(f"  (supplementary) s3 re-push unchanged {shape}: above the start-up floor "
+                f"({floor.seconds:.2f} s, `etc list -r`) / full push",
                 max(0.0, repush.seconds - floor.seconds) / push.seconds, 0.05)
         add(f"  (supplementary) s3 re-push unchanged {shape}: etc.push() again in-process / full push",
             ratio(_get(rows, "s3", shape, REPUSH_WARM, ETC), push), 0.05)
@@ -84,13 +129,17 @@ def targets(rows: dict, large_shape: str | None) -> list[dict[str, Any]]:
             add(f"s3 re-push 1 file {shape}: uploaded bytes / that file's size",
                 one.extra["uploaded_bytes"] / one.extra["file_bytes"], 1.0)
     if large_shape:
-        add(f"s3 pull {large_shape}: etcetera / parallel ranged boto3 GET",
+        add(f"s3 pull {large_shape}: etcetera / parallel ranged boto3 GET (issue 7)",
             ratio(_get(rows, "s3", large_shape, "pull", ETC), _get(rows, "s3", large_shape, "pull", BOTO)), 1.3)
         for op in ("push", "pull"):
             row = _get(rows, "s3", large_shape, op, ETC)
             add(f"s3 {op} {large_shape}: peak RSS", row.max_rss_mb if row else None, 200, "MB")
+    for r in rows.values():
+        if r.op == disk.OP:
+            add(f"{r.mode} publish through the plugins' path {r.shape}: peak extra disk / dataset size",
+                r.extra["extra_bytes"] / r.nbytes, EXTRA_DISK_LIMIT)
     for shape in sorted({r.shape for r in rows.values() if r.mode == "file"}):
-        for op in ("push", "pull"):
+        for op in (PUSH_ONLY, "pull"):
             etc = _get(rows, "file", shape, op, ETC)
             cp, floor = _get(rows, "file", shape, "push", CP), _get(rows, "file", shape, FLOOR, ETC)
             if etc:
@@ -110,8 +159,10 @@ def verdict(found: Iterable[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_json(path: Path, meta: dict, rows: dict, found: list[dict]) -> None:
-    doc = {**meta, "rows": [{**dataclasses.asdict(r), "mb_per_s": r.mbps} for r in rows.values()], "targets": found}
+def write_json(path: Path, meta: dict, rows: dict, found: list[dict],
+               unmeasured: dict[tuple[str, str], str] | None = None) -> None:
+    doc = {**meta, "rows": [{**dataclasses.asdict(r), "mb_per_s": r.mbps} for r in rows.values()], "targets": found,
+           "unmeasured": [{"shape": s, "tool": t, "why": w} for (s, t), w in (unmeasured or {}).items()]}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2) + "\n")
 

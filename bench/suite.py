@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import statistics
 import sys
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import data
+from . import data, disk, others
 from .data import Shape
-from .measure import Measured, run
+from .measure import Measured, both, run
 from .server import REGION, aws_env, make_bucket, moto_process
+from .tools import Tool, ensure
 
 from etcetera.testing import TEST_KEY_ID, TEST_SECRET
 
@@ -23,6 +25,7 @@ ETC = "etcetera"
 AWS = "aws s3 sync"
 BOTO = "boto3 parallel"
 CP = "cp -r"
+PUSH_ONLY = "push only"  # etcetera's push of an already registered copy (push = register + push)
 FLOOR = "start-up floor"  # `etc list -r` (S3) or `etc list` (file://): the fixed cost of a command
 REPUSH_WARM = "re-push unchanged, in-process"  # etc.push() again in a process that already pushed
 
@@ -37,6 +40,12 @@ class Row:
     nbytes: int  # payload the operation is about (for MB/s)
     max_rss_mb: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    runs: list[float] = field(default_factory=list)  # seconds of every repeat; `seconds` is their median
+
+    @property
+    def spread(self) -> str:
+        """min–max of the repeats ('' for a single run)."""
+        return f"{min(self.runs):.2f}–{max(self.runs):.2f}" if len(self.runs) > 1 else ""
 
     @property
     def mbps(self) -> float | None:
@@ -68,11 +77,15 @@ def compile_bytecode() -> None:
 
 
 class Bench:
-    """Runs operations in child processes and keeps the best (fastest) of the repeats per row."""
+    """Runs operations in child processes; each row reports the median of its repeats, with min–max."""
 
-    def __init__(self, work: Path, repeat: int, workers: int, log=print, aws: bool = True) -> None:
+    def __init__(self, work: Path, repeat: int, workers: int, log=print, aws: bool = True,
+                 tools: list[Tool] | None = None, tools_cache: Path | None = None) -> None:
         self.work, self.repeat, self.workers, self.log = work, repeat, workers, log
         self.rows: dict[tuple[str, str, str, str], Row] = {}
+        self.unmeasured: dict[tuple[str, str], str] = {}  # (shape, tool): why that tool could not run it
+        # The other tools' commands, installed (or found) in their cached venvs before anything is timed.
+        self.tools = {t.label: ensure(t, tools_cache, log) for t in tools or []} if tools else {}
         self.env = aws_env(str(work))
         self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), self.env.get("PYTHONPATH")]))
         self.env.pop("ETC_CONFIG", None)
@@ -82,20 +95,25 @@ class Bench:
     # ------------------------------------------------------------ recording
     def record(self, mode: str, shape: str, op: str, tool: str, m: Measured, nbytes: int, **extra: Any) -> None:
         key = (mode, shape, op, tool)
-        row = Row(mode, shape, op, tool, m.seconds, nbytes, m.max_rss_mb, extra)
-        old = self.rows.get(key)
-        if old is None or row.seconds < old.seconds:
-            if old is not None:
-                row.max_rss_mb = max(row.max_rss_mb or 0, old.max_rss_mb or 0)  # memory: the worst repeat
-            self.rows[key] = row
-        elif row.max_rss_mb and (old.max_rss_mb or 0) < row.max_rss_mb:
-            old.max_rss_mb = row.max_rss_mb
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = Row(mode, shape, op, tool, m.seconds, nbytes, m.max_rss_mb, {})
+        row.runs.append(m.seconds)
+        row.seconds = statistics.median(row.runs)
+        row.max_rss_mb = max(row.max_rss_mb or 0, m.max_rss_mb or 0) or None  # memory: the worst repeat
+        for k, v in extra.items():  # numbers: the median of the repeats too; anything else: the latest
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                runs = row.extra.setdefault("_runs", {}).setdefault(k, [])
+                runs.append(v)
+                v = statistics.median(runs)
+            row.extra[k] = v
         inner = f"  (in-process {extra['in_process_seconds']:.2f}s)" if "in_process_seconds" in extra else ""
         self.log(f"  {mode:5} {shape:15} {op:18} {tool:15} {m.seconds:8.2f}s  rss {m.max_rss_mb:6.0f} MB{inner}")
 
-    def exec(self, *cmd: str) -> Measured:
+    def exec(self, *cmd: str, env: dict[str, str] | None = None, cwd: str | Path | None = None) -> Measured:
+        """Run and measure `cmd` (with `env` added to the bench's environment, in `cwd`)."""
         os.sync()  # earlier writes are flushed outside every measured window
-        return run(cmd, env=self.env, cwd=str(REPO))
+        return run(cmd, env={**self.env, **(env or {})}, cwd=str(cwd or REPO))
 
     # ------------------------------------------------------------ contenders
     def etc_config(self, name: str, url: str, endpoint: str | None) -> Path:
@@ -136,9 +154,31 @@ class Bench:
                 lambda: self.boto3_parallel(endpoint, shape, src, f"s3://{bucket}/boto-{shape.name}-{r}", verify),
                 lambda: self.etc_scenario("s3", shape, src, f"s3://{bucket}/etc-{shape.name}-{r}", endpoint, verify),
             ]
+            runs += [others.scenario(self, label, command, endpoint, shape, src, bucket, r, verify)
+                     for label, command in self.tools.items()]
             for run_tool in runs if r % 2 == 0 else reversed(runs):
                 run_tool()
+        self.extra_disk(shape, src, f"s3://{bucket}/disk-{shape.name}", endpoint)
         shutil.rmtree(src)
+
+    def extra_disk(self, shape: Shape, src: Path, url: str, endpoint: str | None) -> None:
+        """Publish `src` as the plugins do (register with force, then push; `bench.etc_op publish`)
+        while sampling the disk the home and the temporary folder take: the peak extra bytes."""
+        cfg = self.etc_config("home-disk", url, endpoint)
+        tmp = self.work / "tmp-disk"
+        tmp.mkdir(exist_ok=True)
+        os.sync()
+        with disk.Sampler([self.work / "home-disk", tmp], exclude=src) as sampler:
+            m = self.exec(PY, "-m", "bench.etc_op", "publish", str(cfg), f"disk-{shape.name}", str(src),
+                          env={"TMPDIR": str(tmp)})
+        rep = json.loads(m.stdout.strip().splitlines()[-1])
+        self.record("s3" if endpoint else "file", shape.label(), disk.OP, ETC, m, shape.total,
+                    extra_bytes=sampler.peak, extra_bytes_after=sampler.last, fs_used_peak=sampler.fs_peak,
+                    samples=sampler.count, path=rep["path"])
+        self.log(f"    extra disk: peak {sampler.peak / 1e6:.1f} MB ({sampler.peak / shape.total:.1%} of the dataset), "
+                 f"after {sampler.last / 1e6:.1f} MB, {sampler.count} samples")
+        shutil.rmtree(self.work / "home-disk", ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
     def aws_sync(self, endpoint: str, shape: Shape, src: Path, url: str, verify: bool) -> None:
         """aws s3 sync both ways, then its own incremental runs (unchanged, one file changed)."""
@@ -167,10 +207,13 @@ class Bench:
     def etc_scenario(self, mode: str, shape: Shape, src: Path, url: str, endpoint: str | None, verify: bool) -> None:
         label, name = shape.label(), f"bench-{shape.name}"
         up = self.etc_config("home-push", url, endpoint)
-        self.etc_cli(up, "register", str(src), name)  # a local copy to publish (not timed)
+        reg = self.etc_cli(up, "register", str(src), name)
         m, rep = self.etc("push", up, name)
-        self.record(mode, label, "push", ETC, m, shape.total, uploaded_bytes=rep["uploaded_bytes"],
-                        in_process_seconds=rep["in_process_seconds"])
+        self.record(mode, label, PUSH_ONLY, ETC, m, shape.total, uploaded_bytes=rep["uploaded_bytes"],
+                    in_process_seconds=rep["in_process_seconds"])
+        # Publishing a folder, as a user does it: `etc register DIR NAME` + `etc push NAME`.
+        self.record(mode, label, "push", ETC, both(reg, m), shape.total, register_seconds=reg.seconds,
+                    command="etc register + etc push")
         down = self.etc_config("home-pull", url, endpoint)
         m, rep = self.etc("pull", down, name)
         self.record(mode, label, "pull", ETC, m, shape.total, downloaded_bytes=rep["downloaded_bytes"],
