@@ -106,7 +106,8 @@ def push(name: str, *, config: Config | None = None, force: bool = False, quiet:
     With `source`, publish the dataset folder `source` as `name` straight from where it is:
     nothing is copied into the home (which keeps only the folder's content ids, so an unchanged
     folder is not read again), the folder is never modified, and a file changed while it is
-    uploaded fails the push.  What `register` + `push` do, without a second copy on disk."""
+    uploaded fails the push.  What `register` + `push` do, without a second copy on disk.  A later
+    `push(name)` without `source` publishes that folder again while `name` has no home copy."""
     return push_report(name, config=config, force=force, quiet=quiet, source=source).ref
 
 

@@ -55,9 +55,20 @@ class PushReport:
 
 
 def require_local(home: Home, name: str) -> None:
-    """DatasetError unless `name` is in the home: checked before the remote is opened."""
-    if not home.path(check_name(name)).exists():
+    """DatasetError unless `name` is in the home, or was pushed from a folder that is still there:
+    checked before the remote is opened."""
+    if not home.path(check_name(name)).exists() and last_source(home, name) is None:
         raise DatasetError(f"{name} is not in {home.root}: etc register DIR {name} first")
+
+
+def last_source(home: Home, name: str) -> Path | None:
+    """The folder `name` was last pushed from (`push --from`), when it has no copy in the home
+    and that folder is still a dataset: what a plain `push NAME` then publishes again."""
+    state = home.sources().load_state(name) if (home.meta / "sources").is_dir() else None
+    if state is None or state.source is None or home.path(name).exists():
+        return None
+    folder = Path(state.source)
+    return folder if (folder / "data").is_dir() else None
 
 
 BATCH_SHARDS = 2  # a push handles a group's files this many shards' worth at a time
@@ -77,10 +88,12 @@ def push(home: Home, remote: Remote, name: str, *, workers: int, force: bool = F
     From a `source` folder the home keeps only a state (`Home.sources`): the content ids of the
     folder's files by stat, so an unchanged folder is not read again, and the version it became,
     which later pushes of `name` from any folder build on (the home copy's version the first
-    time).  The folder is only read; a file that changes while it is uploaded fails the push."""
+    time).  The folder is only read; a file that changes while it is uploaded fails the push.
+    Without `source` and without a home copy, the folder `name` was last pushed from is published."""
     started = time.monotonic()
     if source is None:
         require_local(home, name)
+        source = last_source(home, name)
     home.clean_leftovers()
     with home.lock(name):
         if source is None:

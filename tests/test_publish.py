@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -132,9 +133,14 @@ def test_push_from_a_folder_writes_no_copy(file_remote, make_dataset):
     assert _contents(etc.pull("big", config=file_remote.config("other")).path) == _contents(src)
     again = etc.push_report("big", config=cfg, source=src)
     assert again.up_to_date and again.ref == "big@1"
+    again = etc.push_report("big", config=cfg)  # no home copy: the folder it was last pushed from
+    assert again.up_to_date and again.ref == "big@1"
     (src / "data" / "train" / "000.bin").write_bytes(b"changed")
     assert etc.push("big", config=cfg, source=src) == "big@2"
     assert (etc.pull("big", config=file_remote.config("other")).path / "data/train/000.bin").read_bytes() == b"changed"
+    shutil.rmtree(src)
+    with pytest.raises(DatasetError, match="not in"):
+        etc.push("big", config=cfg)
 
 
 def test_push_from_builds_on_the_last_version_from_any_folder(file_remote, make_dataset, tmp_path):

@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
   etc push birds -f   # publish even though someone else pushed a newer version meanwhile
   etc push birds --from ./export   # publish the folder ./export as birds@N+1, without copying it
 """)
-    p.add_argument("name", metavar="NAME", help="a dataset in the local home (etc list shows them)")
+    p.add_argument("name", metavar="NAME", help="a dataset in the local home (etc list shows them), or one "
+                                                 "last pushed --from a folder")
     p.add_argument("-f", "--force", action="store_true", help="publish even if someone pushed meanwhile")
     p.add_argument("--from", dest="source", metavar="DIR", default=None,
                    help="publish the dataset folder DIR as NAME straight from where it is (register + push "
