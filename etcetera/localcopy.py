@@ -69,13 +69,69 @@ def copy_file(src: str, dst: str) -> tuple[LocalFile, str, tuple[str, ...] | Non
     return copied, chunks[0], None
 
 
+def copy_chunk(fin: int, fout: int, offset: int, length: int, path: str) -> str:
+    """Copy `length` bytes at `offset` between two open files; return their sha256."""
+    h = hashlib.sha256()
+    end = offset + length
+    while offset < end:
+        block = os.pread(fin, min(MiB, end - offset), offset)
+        if not block:
+            raise OSError(f"{path} shrank while it was being copied")
+        view = memoryview(block)
+        pos = offset
+        while view:
+            n = os.pwrite(fout, view, pos)
+            view, pos = view[n:], pos + n
+        h.update(block)
+        offset += len(block)
+    return h.hexdigest()
+
+
+class _ChunkedCopy:
+    """A file larger than CHUNK copied one chunk per pool task (each hashed on its own core), then
+    given its mode and times; `result()` waits for it like a future of a run."""
+
+    def __init__(self, pool: ThreadPoolExecutor, rel: str, src: str, dst: str, size: int) -> None:
+        self.rel = rel
+        self.fin = os.open(src, os.O_RDONLY)
+        try:
+            self.st = os.fstat(self.fin)
+            self.fout = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.st.st_mode & 0o777)
+        except BaseException:
+            os.close(self.fin)
+            raise
+        self.chunks = [pool.submit(copy_chunk, self.fin, self.fout, offset, min(CHUNK, size - offset), src)
+                       for offset in range(0, size, CHUNK)]
+
+    def result(self) -> list[tuple[str, LocalFile, str, tuple[str, ...] | None]]:
+        try:
+            chunks = tuple(f.result() for f in self.chunks)
+            os.utime(self.fout, ns=(self.st.st_atime_ns, self.st.st_mtime_ns))
+            out = os.fstat(self.fout)
+        finally:
+            self.cancel()
+        copied = LocalFile("", out.st_size, out.st_mtime_ns, out.st_ino, bool(out.st_mode & 0o100))
+        return [(self.rel, copied, chunk_list_id(chunks), chunks)]
+
+    def cancel(self) -> None:
+        for f in self.chunks:
+            f.cancel()
+        for f in self.chunks:
+            if not f.cancelled():
+                f.exception()  # wait: no task may use the descriptors once they are closed
+        if self.fin >= 0:
+            os.close(self.fin)
+            os.close(self.fout)
+            self.fin = self.fout = -1
+
+
 def copy_tree(src: Path, dest: Path, records: RecordsWriter) -> None:
     """Copy the dataset folder `src` (already validated) into the empty folder `dest`, adding the
     copy's records (stat and content id of every file) to `records`, in path order per group."""
     empty_dirs: list[str] = []
     made: set[str] = set()
 
-    def runs() -> Iterator[list[str]]:
+    def runs() -> Iterator[list[str] | LocalFile]:
         run: list[str] = []
         size = 0
         for f in walk_files(src, "", empty_dirs):
@@ -83,6 +139,9 @@ def copy_tree(src: Path, dest: Path, records: RecordsWriter) -> None:
             if parent and parent not in made:
                 os.makedirs(dest / parent, exist_ok=True)
                 made.add(parent)
+            if f.size > CHUNK:
+                yield f
+                continue
             run.append(f.rel)
             size += f.size
             if size >= RUN_BYTES or len(run) >= RUN_FILES:
@@ -96,7 +155,7 @@ def copy_tree(src: Path, dest: Path, records: RecordsWriter) -> None:
 
     workers = hash_workers()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etc-copy") as pool:
-        pending: deque[Future] = deque()
+        pending: deque[Future | _ChunkedCopy] = deque()
 
         def drain(keep: int) -> None:
             while len(pending) > keep:
@@ -105,7 +164,10 @@ def copy_tree(src: Path, dest: Path, records: RecordsWriter) -> None:
 
         try:
             for run in runs():  # a bounded window of runs in flight: memory does not grow with the file count
-                pending.append(pool.submit(copy_run, run))
+                if isinstance(run, LocalFile):
+                    pending.append(_ChunkedCopy(pool, run.rel, f"{src}/{run.rel}", f"{dest}/{run.rel}", run.size))
+                else:
+                    pending.append(pool.submit(copy_run, run))
                 drain(2 * workers)
             drain(0)
         finally:
