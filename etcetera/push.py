@@ -162,7 +162,7 @@ def _source_state(home: Home, store: Home, name: str, path: Path) -> State:
         old = home.load_state(name)
         state = State(version=old.version, remote=old.remote) if old else State()
     elif state.source != str(path):
-        state = State(version=state.version, remote=state.remote)
+        state = State(version=state.version, remote=state.remote, pending=state.pending)
     state.source = str(path)
     return state
 
