@@ -99,16 +99,23 @@ def gc(*, config: Config | None = None, grace_hours: float | None = None, dry_ru
         return repo.gc(grace_hours=grace_hours, dry_run=dry_run)
 
 
-def push(name: str, *, config: Config | None = None, force: bool = False, quiet: bool | None = None) -> str:
-    """Publish the local dataset `name` as a new version; return 'name@version'."""
-    return push_report(name, config=config, force=force, quiet=quiet).ref
+def push(name: str, *, config: Config | None = None, force: bool = False, quiet: bool | None = None,
+         source: str | os.PathLike | None = None) -> str:
+    """Publish the local dataset `name` as a new version; return 'name@version'.
+
+    With `source`, publish the dataset folder `source` as `name` straight from where it is:
+    nothing is copied into the home (which keeps only the folder's content ids, so an unchanged
+    folder is not read again), the folder is never modified, and a file changed while it is
+    uploaded fails the push.  What `register` + `push` do, without a second copy on disk.  A later
+    `push(name)` without `source` publishes that folder again while `name` has no home copy."""
+    return push_report(name, config=config, force=force, quiet=quiet, source=source).ref
 
 
 def push_report(name: str, *, config: Config | None = None, force: bool = False,
-                quiet: bool | None = None) -> PushReport:
+                quiet: bool | None = None, source: str | os.PathLike | None = None) -> PushReport:
     """`push`, with what it did: the version, the files and the bytes uploaded."""
     with Repository(config) as repo:
-        return repo.push_report(name, force=force, quiet=quiet)
+        return repo.push_report(name, force=force, quiet=quiet, source=source)
 
 
 def pull(ref: str, *, config: Config | None = None, force: bool = False,

@@ -102,6 +102,11 @@ class State:
     dirs: list[str] | None = None  # empty directories at that version, when known
     pending: Pending | None = None
     records_dir: Path | None = field(default=None, repr=False)  # the folder of per-group records
+    # Content ids of the files as `register` copied them: a hash cache only, never a version's
+    # content (unlike the records, which pull and status read as what the base version had).
+    hashes_dir: Path | None = field(default=None, repr=False)
+    source: str | None = None  # the folder a push from a folder (`push --from`) last published
+    _hashes: dict[str, FileRecord] | None = field(default=None, repr=False)
 
     @property
     def files(self) -> dict[str, FileRecord]:
@@ -168,8 +173,26 @@ class State:
         return True
 
     def cached_hash(self, f: LocalFile) -> tuple[str, tuple[str, ...] | None] | None:
-        """The content id (and chunk ids) recorded for `f`, if it is unchanged since."""
-        return cached(self.files.get(f.rel), f)
+        """The content id (and chunk ids) recorded for `f`, if it is unchanged since: from the
+        records, else from the hash cache `register` wrote."""
+        hit = cached(self.files.get(f.rel), f)
+        if hit is None and self.hashes_dir is not None:
+            if self._hashes is None:
+                self._hashes = dict(read_records(self.hashes_dir))
+            hit = cached(self._hashes.get(f.rel), f)
+        return hit
+
+    def hashes(self, group: str) -> Iterator[tuple[str, FileRecord]]:
+        """The hash cache's entries of one group, in path order (none without a cache)."""
+        if self.hashes_dir is None:
+            return iter(())
+        return read_records(self.hashes_dir, group)
+
+    def use_hashes(self, writer: RecordsWriter | None) -> None:
+        """Make the records written by `writer` this state's hash cache (None: drop it)."""
+        if writer is not None:
+            writer.close()
+        self.hashes_dir, self._hashes = (writer.folder if writer is not None else None), None
 
     @classmethod
     def from_json(cls, raw: Any, folder: Path | None = None) -> "State":
@@ -178,14 +201,30 @@ class State:
         pending = raw.get("pending")
         pending = Pending(*pending) if isinstance(pending, list) and len(pending) == 3 else None
         records = raw.get("records")
+        hashes = raw.get("hashes")
+        hashes_dir = folder / hashes if isinstance(hashes, str) and folder is not None and NAME_RE.fullmatch(hashes) else None
+        source = raw.get("source") if isinstance(raw.get("source"), str) else None
         if isinstance(records, str) and folder is not None and NAME_RE.fullmatch(records):
             return cls(raw.get("version"), raw.get("remote"), raw.get("partitions"), None, raw.get("dirs"), pending,
-                       folder / records)
+                       folder / records, hashes_dir, source)
         files = {}
         for rel, entry in (raw.get("files") or {}).items():
             if isinstance(entry, list) and 5 <= len(entry) <= 6:
                 files[rel] = FileRecord(*entry)
-        return cls(raw.get("version"), raw.get("remote"), raw.get("partitions"), files, raw.get("dirs"), pending)
+        return cls(raw.get("version"), raw.get("remote"), raw.get("partitions"), files, raw.get("dirs"), pending,
+                   None, hashes_dir, source)
+
+
+def read_records(folder: Path, group: str | None = None) -> Iterator[tuple[str, FileRecord]]:
+    """The records stored in a records folder: one group's in path order, or every group's."""
+    names = [group_file(group)] if group is not None else sorted(n for n in os.listdir(folder) if n.endswith(".tsv"))
+    for entry in names:
+        try:
+            fh = open(folder / entry, encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        with fh:
+            yield from map(parse_record_line, fh)
 
 
 def same_stat(entry: FileRecord | None, f: LocalFile) -> bool:
@@ -258,18 +297,31 @@ class Home:
             state.use_records(writer)
         head = {"version": state.version, "remote": state.remote, "partitions": state.partitions,
                 "dirs": state.dirs, "pending": state.pending, "records": state.records_dir.name}
+        if state.hashes_dir is not None:
+            head["hashes"] = state.hashes_dir.name
+        if state.source is not None:
+            head["source"] = state.source
         tmp = folder / f".{name}.{os.urandom(16).hex()}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(head, fh, separators=(",", ":"))
         os.replace(tmp, folder / f"{name}.json")
         if prune:
+            keep = {state.records_dir.name, state.hashes_dir.name if state.hashes_dir is not None else None}
             for entry in os.scandir(self._state_dir(name)):
-                if entry.name != state.records_dir.name:
+                if entry.name not in keep:
                     shutil.rmtree(entry.path, ignore_errors=True)
 
     def drop_state(self, name: str) -> None:
         (self.meta / "state" / f"{name}.json").unlink(missing_ok=True)
         shutil.rmtree(self._state_dir(name), ignore_errors=True)
+
+    def sources(self) -> "Home":
+        """Where pushes straight from a folder (`push --from DIR`) keep their state: per name, the
+        content ids of the folder's files by stat and the version it was published as, so an
+        unchanged folder is not read again.  Nothing of the data itself is kept."""
+        sources = Home(self.meta / "sources")
+        sources.meta = sources.root  # its state, locks and records directly under .etc/sources/
+        return sources
 
     def staging(self, name: str) -> Path:
         """A fresh folder on the home's filesystem, so that finishing is a rename."""

@@ -7,34 +7,45 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from .dataset import Dataset, validate_dataset_dir, walk_files
+from .dataset import Dataset, validate_dataset_dir
 from .errors import DatasetError
 from .home import Home, State
+from .localcopy import copy_tree
 from .names import check_name
 
 
 def register(home: Home, path: str | os.PathLike, name: str | None = None, *, force: bool = False) -> Dataset:
-    """Copy the dataset folder `path` into the home as `name` (default: the folder's name)."""
+    """Copy the dataset folder `path` into the home as `name` (default: the folder's name).
+
+    Every file is hashed as it is copied, and the copy's content ids are kept as the state's hash
+    cache, so the push that follows does not read the copy again to hash it."""
     src = Path(path).expanduser().absolute()
     name = check_name(name if name is not None else src.name)
     validate_dataset_dir(src)
-    for _ in walk_files(src):  # refuse links and special files before copying anything (one at a time)
-        pass
     with home.lock(name):
         if home.path(name).exists() and not force:
             raise DatasetError(f"{name} is already registered in {home.root}: use -f to replace it")
         if home.path(name).resolve() == src.resolve():
             return Dataset(name, src, (home.load_state(name) or State()).version)
         staged = home.staging(name)
+        hashes = home.new_records(name)
         try:
-            shutil.copytree(src, staged, dirs_exist_ok=True, symlinks=True)
+            copy_tree(src, staged, hashes)
+            hashes.close()
             home.install(name, staged)
-        except OSError as exc:
+        except BaseException as exc:
+            hashes.close()
             shutil.rmtree(staged, ignore_errors=True)
-            raise DatasetError(f"cannot copy {src} into {home.root}: {exc.strerror or exc}") from None
+            shutil.rmtree(hashes.folder, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise DatasetError(f"cannot copy {src} into {home.root}: {exc.strerror or exc}") from None
+            raise
         old = home.load_state(name)
-        # Keep the version it was based on, so the next push is an ordinary new version.
-        home.save_state(name, State(version=old.version if old else None, remote=old.remote if old else None))
+        # Keep the version it was based on, so the next push is an ordinary new version.  The copy's
+        # content ids go in the hash cache, not the records: those say what that version held.
+        state = State(version=old.version if old else None, remote=old.remote if old else None)
+        state.use_hashes(hashes)
+        home.save_state(name, state)
     return Dataset(name, home.path(name), old.version if old else None)
 
 

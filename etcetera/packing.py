@@ -39,6 +39,7 @@ class Upload:
     obj: str
     ranges: list[tuple[str, int, int]]
     size: int
+    whole: bool = False  # `obj` is the sha256 of these bytes (a chunk or a large file), not a pack id
 
 
 def hash_file(path: Path, size: int) -> tuple[str, tuple[str, ...] | None]:
@@ -96,11 +97,11 @@ def plan_uploads(new_files: list[NewFile], workers: int) -> tuple[dict[str, tupl
             # Its id names its chunk list, so the chunks must be known (zip refuses a mismatch).
             chunk_parts = []
             for cid, (offset, length) in zip(f.chunks or (), chunk_ranges(f.size), strict=True):
-                uploads.setdefault(cid, Upload(cid, [(f.path, offset, length)], length))
+                uploads.setdefault(cid, Upload(cid, [(f.path, offset, length)], length, whole=True))
                 chunk_parts.append(Part(cid, 0, length))
             parts[f.sha256] = tuple(chunk_parts)
         elif f.size >= LARGE:
-            uploads.setdefault(f.sha256, Upload(f.sha256, [(f.path, 0, f.size)], f.size))
+            uploads.setdefault(f.sha256, Upload(f.sha256, [(f.path, 0, f.size)], f.size, whole=True))
             parts[f.sha256] = (Part(f.sha256, 0, f.size),)
         else:
             parts[f.sha256] = ()  # placeholder, filled when packed

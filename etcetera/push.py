@@ -25,6 +25,7 @@ from .catalog import SHARD_FILES, Group, GroupWriter, Root
 from .dataset import LocalFile, local_groups, validate_dataset_dir, walk_group
 from .errors import ConflictError, DatasetError, NotFoundError
 from .home import FileRecord, Home, Pending, RecordsWriter, State, cached, make_record
+from .localcopy import hash_workers
 from .manifest import EMPTY_SHA256, FileEntry, Part
 from .names import check_name
 from .packing import CHUNK, NewFile, Upload, chunk_list_id, chunk_ranges, hash_range, plan_uploads
@@ -54,29 +55,55 @@ class PushReport:
 
 
 def require_local(home: Home, name: str) -> None:
-    """DatasetError unless `name` is in the home: checked before the remote is opened."""
-    if not home.path(check_name(name)).exists():
+    """DatasetError unless `name` is in the home, or was pushed from a folder that is still there:
+    checked before the remote is opened."""
+    if not home.path(check_name(name)).exists() and last_source(home, name) is None:
         raise DatasetError(f"{name} is not in {home.root}: etc register DIR {name} first")
+
+
+def last_source(home: Home, name: str) -> Path | None:
+    """The folder `name` was last pushed from (`push --from`), when it has no copy in the home
+    and that folder is still a dataset: what a plain `push NAME` then publishes again."""
+    state = home.sources().load_state(name) if (home.meta / "sources").is_dir() else None
+    if state is None or state.source is None or home.path(name).exists():
+        return None
+    folder = Path(state.source)
+    return folder if (folder / "data").is_dir() else None
 
 
 BATCH_SHARDS = 2  # a push handles a group's files this many shards' worth at a time
 
 
 def push(home: Home, remote: Remote, name: str, *, workers: int, force: bool = False,
-         quiet: bool | None = None, shard_files: int = SHARD_FILES) -> PushReport:
-    """Publish the local dataset `name` as a new version of it on `remote`.
+         quiet: bool | None = None, shard_files: int = SHARD_FILES,
+         source: str | os.PathLike | None = None) -> PushReport:
+    """Publish the local dataset `name` as a new version of it on `remote`; with `source`, publish
+    the dataset folder `source` straight away instead, without copying it into the home.
 
     The dataset is streamed group by group (each partition, then within it batches of
     `BATCH_SHARDS * shard_files` files in path order) through scan, hash, pack, upload and shard
     writing, merged with the state's records and the base version's shards, which are path-ordered
-    too: memory holds one batch, whatever the number of files."""
+    too: memory holds one batch, whatever the number of files.
+
+    From a `source` folder the home keeps only a state (`Home.sources`): the content ids of the
+    folder's files by stat, so an unchanged folder is not read again, and the version it became,
+    which later pushes of `name` from any folder build on (the home copy's version the first
+    time).  The folder is only read; a file that changes while it is uploaded fails the push.
+    Without `source` and without a home copy, the folder `name` was last pushed from is published."""
     started = time.monotonic()
-    require_local(home, name)
+    if source is None:
+        require_local(home, name)
+        source = last_source(home, name)
     home.clean_leftovers()
     with home.lock(name):
-        path = home.path(name)
-        groups = local_groups(validate_dataset_dir(path))
-        state = home.load_state(name) or State()
+        if source is None:
+            store, path = home, home.path(name)
+            groups = local_groups(validate_dataset_dir(path))
+            state = home.load_state(name) or State()
+        else:
+            store, path = home.sources(), Path(source).expanduser().absolute()
+            groups = local_groups(validate_dataset_dir(path))
+            state = _source_state(home, store, name, path)
         latest = remote.latest(name)
         _recover_pending(remote, name, state, latest)
         if latest is not None and latest == state.version and state.remote == remote.url:
@@ -95,22 +122,22 @@ def push(home: Home, remote: Remote, name: str, *, workers: int, force: bool = F
         if state.partitions is not None and base_doc is not None:
             # A partial copy: partitions that were not pulled travel on unchanged from its base.
             carried = [g for g in base_doc.groups() if g != "." and g not in groups]
-        job = _Job(home, remote, name, path, state, latest_doc, base_doc, workers, quiet, shard_files)
+        job = _Job(store, remote, name, path, state, latest_doc, base_doc, workers, quiet, shard_files)
         if latest is not None and state.version != latest and not force:
             # Publishing would be a conflict, unless the copy already is the latest version:
             # find out without uploading anything.
             out = job.run(groups, carried, dry=True)
             if out.same:
-                _remember(home, name, state, out, latest, remote.url)
+                _remember(store, name, state, out, latest, remote.url)
                 return PushReport(name, latest, 0, out.bytes, out.files, True, time.monotonic() - started)
             out.records.close()
             shutil.rmtree(out.records.folder, ignore_errors=True)
             _check_conflict(remote, name, state, latest, force)
         out = job.run(groups, carried, dry=False)
         if out.same:
-            _remember(home, name, state, out, latest, remote.url)
+            _remember(store, name, state, out, latest, remote.url)
             return PushReport(name, latest, 0, out.bytes, out.files, True, time.monotonic() - started)
-        version, root = _publish(home, remote, name, state, out, latest, force)
+        version, root = _publish(store, remote, name, state, out, latest, force)
         if remote.missing_shards(root):
             # A gc that judged a reused shard an orphan just before this push renewed it may have
             # deleted it since: now that the root protects them, the same pass puts them back.
@@ -121,9 +148,23 @@ def push(home: Home, remote: Remote, name: str, *, workers: int, force: bool = F
             # re-create any that is gone, now that the manifest protects it.
             sent += upload(remote.objects, out.found, workers, Progress(0, "", False))
         state.pending = None
-        _remember(home, name, state, out, version, remote.url)
+        _remember(store, name, state, out, version, remote.url)
         log.info("pushed %s@%s: %d files, %d bytes uploaded", name, version, out.files, sent)
         return PushReport(name, version, sent, out.bytes, out.files, False, time.monotonic() - started)
+
+
+def _source_state(home: Home, store: Home, name: str, path: Path) -> State:
+    """The state of pushes of `name` from folders: its records hold only while the folder is the
+    one they were taken from; the version it builds on is the last one published from any folder
+    (else the home copy's)."""
+    state = store.load_state(name)
+    if state is None:
+        old = home.load_state(name)
+        state = State(version=old.version, remote=old.remote) if old else State()
+    elif state.source != str(path):
+        state = State(version=state.version, remote=state.remote, pending=state.pending)
+    state.source = str(path)
+    return state
 
 
 def _recover_pending(remote: Remote, name: str, state: State, latest: int | None) -> None:
@@ -213,7 +254,7 @@ class _Job:
     def run(self, groups: list[str], carried: list[str], *, dry: bool) -> _Outcome:
         out = _Outcome([], True, 0, 0, [], self.home.new_records(self.name))
         latest_groups = set(self.latest.groups()) if self.latest else set()
-        hash_pool = ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2)), thread_name_prefix="etc-hash")
+        hash_pool = ThreadPoolExecutor(max_workers=hash_workers(), thread_name_prefix="etc-hash")
         with hash_pool, self.remote.shard_sink() as put, \
                 Progress(0 if dry else None, f"push {self.name}", None if self.quiet is None else not self.quiet) as bar:
             for group in sorted(set(groups) | set(carried)):
@@ -255,7 +296,7 @@ class _Job:
         """Hash, pack, upload and describe one local group; compare it with the latest version's."""
         sizes: dict[str, int] = {}
         writer = GroupWriter(group, sizes.__getitem__, put, self.shard_files)
-        records = _Records(self.state.records(group))
+        records = _Records(self.state.records(group), _Records(self.state.hashes(group)))
         latest = self.latest.entries(group) if self.latest else None
         base = self.base.entries(group) if self.base and self.base is not self.latest else None
         dirs: list[str] = []
@@ -283,6 +324,7 @@ class _Job:
                     sizes[u.obj] = u.size
                 known.update(parts)
                 self._upload(uploads, out, bar)
+                _check_unchanged(self.path, batch, fresh)
             for f, (sha, chunks) in zip(batch, hashes):
                 out.records.add(f.rel, make_record(f, sha, chunks), group)
                 out.files += 1
@@ -317,16 +359,43 @@ class _Job:
 
 
 class _Records:
-    """The state's records of one group, looked up in path order (a merge with the scan)."""
+    """The state's records of one group, looked up in path order (a merge with the scan); where
+    they have nothing for a file that still holds, the `fallback` (register's hash cache)."""
 
-    def __init__(self, records: Iterator[tuple[str, FileRecord]]) -> None:
+    def __init__(self, records: Iterator[tuple[str, FileRecord]], fallback: "_Records | None" = None) -> None:
         self._it = records
         self._head = next(records, None)
+        self._fallback = fallback
 
     def get(self, rel: str) -> FileRecord | None:
         while self._head is not None and self._head[0] < rel:
             self._head = next(self._it, None)
         return self._head[1] if self._head is not None and self._head[0] == rel else None
+
+    def cached(self, f: LocalFile) -> tuple[str, tuple[str, ...] | None] | None:
+        """The content id recorded for `f` if `f` is unchanged since (see `home.cached`)."""
+        hit = cached(self.get(f.rel), f)
+        if hit is None and self._fallback is not None:
+            hit = self._fallback.cached(f)
+        return hit
+
+
+def _check_unchanged(root: Path, batch: list[LocalFile], uploaded: list[NewFile]) -> None:
+    """DatasetError when a file whose bytes were just uploaded changed since it was listed (its
+    size, mtime or inode): the object may hold bytes other than the ones hashed."""
+    if not uploaded:
+        return
+    paths = {f.path for f in uploaded}
+    for f in batch:
+        p = f"{root}/{f.rel}"
+        if p not in paths:
+            continue
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            st = None
+        if st is None or (st.st_size, st.st_mtime_ns, st.st_ino) != (f.size, f.mtime_ns, f.ino):
+            raise DatasetError(f"{p} changed while it was being pushed: push again once nothing writes to it")
 
 
 T = TypeVar("T")
@@ -438,7 +507,7 @@ def _hash_batch(root: Path, files: list[LocalFile], records: _Records,
     chunked: list[int] = []
     run_bytes = 0
     for i, f in enumerate(files):
-        hit = cached(records.get(f.rel), f)
+        hit = records.cached(f)
         if hit is not None and (f.size <= CHUNK or (hit[1] and hit[0] == chunk_list_id(hit[1]))):
             out[i] = hit
         elif f.size == 0:
@@ -473,4 +542,5 @@ def _remember(home: Home, name: str, state: State, out: _Outcome, version: int, 
     state.remote = remote_url
     state.dirs = out.dirs
     state.use_records(out.records)
+    state.use_hashes(None)  # the records now hold every file's content id
     home.save_state(name, state)

@@ -505,7 +505,7 @@ class Remote:
         # renewed, so that `etc gc` keeps it until the root that names it exists (see gc.py).
         key = object_key(oid)
         if not self.storage.touch(key):
-            self.storage.put(key, BytesSource(raw))
+            self.storage.put(key, BytesSource(raw, sha256=oid))  # a shard's id is its bytes' sha256
 
 
 class VersionReader:

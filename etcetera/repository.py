@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from . import local
 from .config import Config
 from .catalog import OUTSIDE
-from .dataset import Dataset
+from .dataset import Dataset, validate_dataset_dir
 from .errors import DatasetError, EtcError, NotFoundError
 from .home import Home
 from .names import check_name, check_tag, parse_ref_or_tag
@@ -195,16 +196,23 @@ class Repository:
         self.remote.require_writable("gc")
         return _gc.collect(self.remote, grace, dry_run, self.config.worker_count)
 
-    def push(self, name: str, *, force: bool = False, quiet: bool | None = None) -> str:
-        """Publish the local dataset `name` as a new version; return 'name@version'."""
-        return self.push_report(name, force=force, quiet=quiet).ref
+    def push(self, name: str, *, force: bool = False, quiet: bool | None = None,
+             source: str | os.PathLike | None = None) -> str:
+        """Publish the local dataset `name` as a new version; return 'name@version'.  With `source`,
+        publish that dataset folder as `name` straight from where it is (no copy in the home)."""
+        return self.push_report(name, force=force, quiet=quiet, source=source).ref
 
-    def push_report(self, name: str, *, force: bool = False, quiet: bool | None = None) -> PushReport:
+    def push_report(self, name: str, *, force: bool = False, quiet: bool | None = None,
+                    source: str | os.PathLike | None = None) -> PushReport:
         """`push`, with what it did: the version, the files and the bytes uploaded."""
         check_name(name)
-        require_local(self.home, name)
+        if source is None:
+            require_local(self.home, name)
+        else:
+            validate_dataset_dir(Path(source).expanduser().absolute())  # before the remote is opened
         self.remote.require_writable("push")
-        return push(self.home, self.remote, name, workers=self.config.worker_count, force=force, quiet=quiet)
+        return push(self.home, self.remote, name, workers=self.config.worker_count, force=force, quiet=quiet,
+                    source=source)
 
     def pull(self, ref: str, *, force: bool = False, partitions: Sequence[str] | None = None,
              quiet: bool | None = None) -> Dataset:

@@ -93,7 +93,8 @@ def upload(storage: Storage, uploads: list[Upload], workers: int, progress: Prog
     def task(up: Upload) -> Callable[[], None]:
         def run() -> None:
             if not storage.exists(up.obj):
-                storage.put(up.obj, FileRangesSource(up.ranges))
+                # A chunk's id is its sha256: a store that can verify the upload against it does.
+                storage.put(up.obj, FileRangesSource(up.ranges, sha256=up.obj if up.whole else None))
                 sent[0] += up.size
             elif found is not None:
                 found.append(up)

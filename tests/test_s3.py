@@ -175,3 +175,48 @@ def test_credential_errors_from_a_server_that_checks_them(tmp_path):
             assert "\n" not in msg and f"s3://{bucket}" in msg, (what, msg)
             assert "check credentials" in msg, (what, msg)
             assert cfg.aws_secret_access_key not in msg and key["SecretAccessKey"] not in msg, (what, msg)
+
+
+def test_chunks_and_shards_are_sent_with_their_sha256(s3_remote, make_dataset):
+    """Objects whose id is their bytes' sha256 (chunks, large files, shards) are uploaded with it as
+    `ChecksumSHA256`, so S3 verifies them end to end (moto keeps the value it was sent, which is
+    what this reads back); packs, whose id is not their bytes' hash, are not."""
+    import base64
+    import hashlib
+
+    big = os.urandom(17 << 20)  # two chunks
+    large = os.urandom(9 << 20)  # one object of its own
+    cfg = s3_remote.config()
+    etc.register(make_dataset("sums", {"train/big.bin": big, "train/large.bin": large, "train/a.txt": b"a\n"}),
+                 config=cfg)
+    etc.push("sums", config=cfg)
+    storage = open_storage(cfg)
+    ids = {hashlib.sha256(big[:16 << 20]).hexdigest(), hashlib.sha256(big[16 << 20:]).hexdigest(),
+           hashlib.sha256(large).hexdigest()}
+    seen = {}
+    for info in storage.list("objects/"):
+        head = storage.client.head_object(Bucket=storage.bucket, Key=info.key, ChecksumMode="ENABLED")
+        seen[info.key[len("objects/"):]] = head.get("ChecksumSHA256")
+    assert ids <= set(seen)
+    for oid, checksum in seen.items():
+        body = storage.get(f"objects/{oid}")
+        if hashlib.sha256(body).hexdigest() == oid:  # a chunk, a large file or a shard
+            assert checksum == base64.b64encode(bytes.fromhex(oid)).decode(), oid
+        else:  # the pack holding a.txt
+            assert checksum is None and body == b"a\n"
+
+
+def test_a_body_with_a_checksum_is_not_hashed_again_for_the_signature(s3_remote):
+    """botocore reads a body once more to put its sha256 in the signature; with the checksum header
+    (signed, and verified by S3) it need not: the body is sent as UNSIGNED-PAYLOAD."""
+    import hashlib
+
+    storage = open_storage(s3_remote.config())
+    sent = []
+    storage.client.meta.events.register("before-send.s3", lambda request, **_: sent.append(request.headers))
+    data = os.urandom(1 << 20)
+    storage.put("objects/with", BytesSource(data, sha256=hashlib.sha256(data).hexdigest()))
+    storage.put("objects/without", BytesSource(data))
+    assert sent[0]["X-Amz-Content-SHA256"] == b"UNSIGNED-PAYLOAD" and "x-amz-checksum-sha256" not in sent[1]
+    assert sent[1]["X-Amz-Content-SHA256"] == hashlib.sha256(data).hexdigest().encode()
+    assert storage.get("objects/with") == data

@@ -67,9 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     p = _command(sub, "push", "publish a local dataset as a new version", """
   etc push birds      # publish the local 'birds' as birds@N+1 (nothing if unchanged)
   etc push birds -f   # publish even though someone else pushed a newer version meanwhile
+  etc push birds --from ./export   # publish the folder ./export as birds@N+1, without copying it
 """)
-    p.add_argument("name", metavar="NAME", help="a dataset in the local home (etc list shows them)")
+    p.add_argument("name", metavar="NAME", help="a dataset in the local home (etc list shows them), or one "
+                                                 "last pushed --from a folder")
     p.add_argument("-f", "--force", action="store_true", help="publish even if someone pushed meanwhile")
+    p.add_argument("--from", dest="source", metavar="DIR", default=None,
+                   help="publish the dataset folder DIR as NAME straight from where it is (register + push "
+                        "without a copy in the home; DIR is only read)")
     _json_option(p)
     p.set_defaults(func=cmd_push)
 
@@ -234,7 +239,8 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_push(args: argparse.Namespace, config: Config) -> int:
-    report = api.push_report(args.name, config=config, force=args.force, quiet=args.quiet or args.json or None)
+    report = api.push_report(args.name, config=config, force=args.force, quiet=args.quiet or args.json or None,
+                             source=args.source)
     if args.json:
         _emit({"name": report.name, "version": report.version, "ref": report.ref, "remote": config.url,
                "up_to_date": report.up_to_date, "files": report.files, "total_bytes": report.total_bytes,

@@ -31,9 +31,12 @@ class ObjectInfo:
 
 
 class Source:
-    """Bytes to upload, known in size and readable any number of times (for retries and parts)."""
+    """Bytes to upload, known in size and readable any number of times (for retries and parts).
+    `sha256`, when set, is the hex sha256 of those bytes (an object whose id is its content's
+    sha256): a backend that can have the store verify the upload against it sends it along."""
 
     size: int
+    sha256: str | None = None
 
     def reader(self, start: int = 0, length: int | None = None) -> BinaryIO:
         """A seekable file object over bytes [start, start+length) of the source."""
@@ -41,9 +44,10 @@ class Source:
 
 
 class BytesSource(Source):
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, sha256: str | None = None) -> None:
         self.data = data
         self.size = len(data)
+        self.sha256 = sha256
 
     def reader(self, start: int = 0, length: int | None = None) -> BinaryIO:
         end = self.size if length is None else start + length
@@ -53,9 +57,10 @@ class BytesSource(Source):
 class FileRangesSource(Source):
     """The concatenation of byte ranges of local files: a pack or a chunk, streamed, never in memory."""
 
-    def __init__(self, ranges: Sequence[tuple[str | os.PathLike, int, int]]) -> None:
+    def __init__(self, ranges: Sequence[tuple[str | os.PathLike, int, int]], sha256: str | None = None) -> None:
         self.ranges = [(os.fspath(p), off, n) for p, off, n in ranges]
         self.size = sum(n for _, _, n in self.ranges)
+        self.sha256 = sha256
 
     def reader(self, start: int = 0, length: int | None = None) -> BinaryIO:
         length = self.size - start if length is None else length

@@ -28,6 +28,7 @@ off while it is read (which botocore does not retry) a `CutOffError`; anything e
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import threading
@@ -117,6 +118,23 @@ class _GiveUp:
         return delay
 
 
+def _skip_payload_hash(client: Any) -> None:
+    """Sign a PutObject that carries `x-amz-checksum-sha256` with UNSIGNED-PAYLOAD instead of the
+    body's sha256.  Without this, botocore reads every body once more to hash it for the signature
+    (always on http, and on https when no checksum header is present).  The checksum header is
+    signed and S3 refuses a body that does not match it, so the body is held exactly as well."""
+    s3 = dict(client.meta.config.s3 or {})
+    if "payload_signing_enabled" in s3:
+        return  # the user's explicit choice
+    unsigned = client.meta.config.merge(BotoConfig(s3={**s3, "payload_signing_enabled": False}))
+
+    def before_sign(request: Any, **_: Any) -> None:
+        if "x-amz-checksum-sha256" in request.headers:
+            request.context["client_config"] = unsigned  # this request's context only
+
+    client.meta.events.register("before-sign.s3.PutObject", before_sign)
+
+
 _loader_lock = threading.Lock()
 _loader: Any = None
 
@@ -204,6 +222,7 @@ class S3Storage(Storage):
         except bex.BotoCoreError as exc:
             raise self._error(exc, "connect to", "") from None
         give_up.register(client)
+        _skip_payload_hash(client)
         protect(cfg)  # botocore modules imported while building the client now have loggers too
         return client
 
@@ -288,9 +307,15 @@ class S3Storage(Storage):
     # ------------------------------------------------------------ Storage
 
     def put(self, key: str, source: Source) -> None:
+        checksum: dict[str, str] = {}
+        if source.sha256:
+            # S3 refuses (BadDigest) a body whose sha256 is not this: verified end to end, and the
+            # signature then need not hash the body again (see `_skip_payload_hash`).
+            checksum = {"ChecksumAlgorithm": "SHA256",
+                        "ChecksumSHA256": base64.b64encode(bytes.fromhex(source.sha256)).decode()}
         with source.reader() as body:
             self._write("write", key, self.client.put_object, Key=self._key(key), Body=body,
-                        ContentLength=source.size)
+                        ContentLength=source.size, **checksum)
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         for attempt in range(CONFLICT_RETRIES + 1):

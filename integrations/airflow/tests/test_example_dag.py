@@ -186,8 +186,9 @@ def test_example_dag_pushes_waits_pulls_and_checks(example_dag, backend: Backend
     fresh = etc.pull(f"{DATASET}@1", config=check_cfg).path
     assert set(digest(fresh)) == {"data/train/rows.csv", "data/test/rows.csv", "meta.json"}
     assert (fresh / "data" / "train" / "rows.csv").read_text() == "".join(f"{i},{i * i}\n" for i in range(40))
-    # The push went through the connection's home, never ~/.etc.
-    assert (worker_home / DATASET / "data").is_dir()
+    # The push kept its state in the connection's home, never ~/.etc, and no copy of the data (issue 15).
+    assert (worker_home / ".etc" / "sources" / "state" / f"{DATASET}.json").is_file()
+    assert not (worker_home / DATASET).exists()
 
     # The outlet Asset got an event carrying the ref.
     uri = f"{backend.asset_prefix}/{DATASET}"

@@ -47,6 +47,22 @@ def test_hook_pushes_lists_pulls_opens(file_conn: Path, tmp_path: Path, make_dat
     assert local.ref == "birds@2" and (local.path / "data" / "train" / "more.csv").exists()
 
 
+
+def test_hook_push_from_a_folder_writes_no_second_copy(file_conn: Path, tmp_path: Path) -> None:
+    """What EtcPushOperator(source=...) calls publishes the folder where it is: the connection's
+    home gains a state, never a copy of the data (at most 10 % of the dataset's size, issue 15)."""
+    src = tmp_path / "src" / "bulk"
+    (src / "data" / "train").mkdir(parents=True)
+    size = 0
+    for i in range(32):
+        data = os.urandom(64 << 10)
+        (src / "data" / "train" / f"{i:02d}.bin").write_bytes(data)
+        size += len(data)
+    assert EtcHook().push("bulk", source=str(src)).ref == "bulk@1"
+    home = tmp_path / "home"
+    used = sum(p.lstat().st_blocks * 512 for p in home.rglob("*") if p.is_file())
+    assert used <= size // 10, used
+
 TEMPLATED_DAG = '''
 from airflow.sdk import dag, task
 from etcetera_airflow.hooks.etc import EtcHook

@@ -1,8 +1,8 @@
 """EtcIOManager: Dagster assets stored as versioned etcetera datasets.
 
 An asset returns the path of a dataset folder (a `str`, a `pathlib.Path` or an
-`etcetera.Dataset`); the IO manager copies it into the home, publishes it as a new version of
-the dataset named after the asset key and records name, version, partitions, file count and
+`etcetera.Dataset`); the IO manager publishes it, straight from where it is (nothing is copied into
+the home), as a new version of the dataset named after the asset key and records name, version, partitions, file count and
 bytes as output metadata.  A downstream asset gets, as an `etcetera.Dataset`, the version that
 the upstream asset's latest materialization recorded (so it reads what Dagster's lineage says,
 even if someone pushed a newer version outside Dagster), or the latest version when Dagster
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import etcetera
+from etcetera.dataset import validate_dataset_dir
 from dagster import AssetKey, AssetRecordsFilter, ConfigurableIOManager, DataVersion, InputContext, MetadataValue, OutputContext
 from pydantic import Field
 
@@ -72,7 +73,7 @@ class EtcIOManager(ConfigurableIOManager):
         partition = context.asset_partition_key if context.has_asset_partitions else None
         name = dataset_name(context.asset_key.path, partition)
         ref = self._publish(context, asset, obj, name, config)
-        summary = etcetera.dataset(name, config=config).summary()
+        summary = etcetera.Dataset(name, _dataset_folder(asset, obj)).summary()
         version = etcetera.parse_ref(ref)[1] or 0
         with etcetera.Repository(config) as repo:
             data_version = content_version(repo, name, version)
@@ -93,11 +94,12 @@ class EtcIOManager(ConfigurableIOManager):
                  config: etcetera.Config) -> str:
         folder = _dataset_folder(asset, obj)
         try:
-            etcetera.register(folder, name, config=config, force=True)
+            validate_dataset_dir(folder)
         except etcetera.DatasetError as exc:
             raise etcetera.DatasetError(f"asset {asset} returned {folder}, which is not a dataset: {exc}") from None
         # The materialization is authoritative: publish even if another run pushed meanwhile.
-        ref = etcetera.push(name, config=config, force=True, quiet=True)
+        # Straight from the folder: a second copy of the data in the home is never needed.
+        ref = etcetera.push(name, config=config, force=True, quiet=True, source=folder)
         context.log.info(f"asset {asset}: published {ref}")
         return ref
 

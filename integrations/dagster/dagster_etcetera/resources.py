@@ -93,13 +93,11 @@ class EtcResource(ConfigurableResource):
     def push(self, name: str, source: Optional[str | os.PathLike] = None, *, force: bool = False) -> str:
         """Publish `name` as a new version and return 'name@version'.
 
-        With `source`, the dataset folder is first copied into the home as `name` (replacing the
-        local copy).  `force` publishes even when the remote got a newer version meanwhile.
+        With `source`, that dataset folder is published straight from where it is (nothing is
+        copied into the home, the folder is only read).  `force` publishes even when the remote got
+        a newer version meanwhile.
         """
-        config = self.get_config()
-        if source is not None:
-            etcetera.register(source, name, config=config, force=True)
-        return etcetera.push(name, config=config, force=force, quiet=True)
+        return etcetera.push(name, config=self.get_config(), force=force, quiet=True, source=source)
 
     def versions(self, name: str) -> list[int]:
         """The remote's versions of `name`, newest first."""

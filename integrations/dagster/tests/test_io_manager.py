@@ -270,3 +270,23 @@ def test_io_manager_and_assets_share_one_resource(make_dataset, file_etc: EtcRes
     assert result.output_for_node("published") == "by-hand@1"
     assert result.output_for_node("fetched") == ["test", "train"]
     assert AssetKey("published") in {m.asset_key for m in result.asset_materializations_for_node("published")}
+
+
+def test_publishing_an_asset_writes_no_second_copy(file_etc: EtcResource, instance: DagsterInstance,
+                                                    make_dataset: Callable[..., Path]) -> None:
+    """handle_output publishes the returned folder straight from where it is: the home gains a
+    state, never a copy of the data (at most 10 % of the dataset's size, issue 15)."""
+    import os
+
+    files = {f"train/{i:02d}.bin": os.urandom(64 << 10) for i in range(32)}
+    folder = make_dataset(files)
+
+    @asset
+    def big() -> Path:
+        return folder
+
+    assert materialize([big], resources={"io_manager": EtcIOManager(etc=file_etc)}, instance=instance).success
+    home = Path(file_etc.home)
+    used = sum(p.lstat().st_blocks * 512 for p in home.rglob("*") if p.is_file())
+    assert used <= sum(map(len, files.values())) // 10, used
+    assert etcetera.versions("big", config=file_etc.get_config()) == [1]

@@ -70,6 +70,7 @@ def test_push_dataset_pull_and_versions(file_etc: EtcResource, make_dataset, tmp
     first = make_dataset(meta={"source": "unit"})
     assert file_etc.push("sample", first) == "sample@1"
     assert file_etc.push("sample") == "sample@1"  # unchanged: no new version
+    assert not (Path(file_etc.home) / "sample").exists()  # published from the folder: no copy in the home
     second = make_dataset({"train/a.txt": b"alpha v2\n", "test/b.txt": b"beta!\n"})
     assert file_etc.push("sample", second) == "sample@2"
     assert file_etc.versions("sample") == [2, 1]

@@ -64,21 +64,19 @@ def push_dataset(
 ) -> str:
     """Publish dataset `name` as a new version on the block's remote; return 'name@version'.
 
-    With `source` (a dataset folder: data/<partition>/...), that folder first replaces the
-    local copy of `name` in the block's home.  `force` publishes even when the remote gained
+    With `source` (a dataset folder: data/<partition>/...), that folder is published as `name`
+    straight from where it is: nothing is copied into the block's home, the folder is only read.  `force` publishes even when the remote gained
     a newer version meanwhile.  An unchanged dataset is not pushed again: its current
     'name@version' is returned.
     """
     logger = _logger()
     config = resolve_config(repository, use_local_config)
-    if source is not None:
-        logger.info("Registering %s from %s into %s", name, os.fspath(source), config.home_path)
-        etc.register(source, name, config=config, force=True)
-    logger.info("Pushing %s to %s", name, config.url)
-    ref = etc.push(name, config=config, force=force, quiet=True)
+    logger.info("Pushing %s to %s%s", name, config.url, f" from {os.fspath(source)}" if source is not None else "")
+    ref = etc.push(name, config=config, force=force, quiet=True, source=source)
     summary = etc.info(ref, remote=True, config=config)
     logger.info("Pushed %s: %s", ref, _describe(summary))
-    publish_dataset_artifact(summary, "push", config.url, str(config.home_path / name))
+    local = os.fspath(source) if source is not None else str(config.home_path / name)
+    publish_dataset_artifact(summary, "push", config.url, local)
     version = etc.parse_ref(ref)[1]
     record_materialized(dataset_uri(str(config.url), name), name, {
         "ref": ref, "version": version, "files": summary["files"], "bytes": summary["bytes"],

@@ -323,3 +323,26 @@ def test_example_flow_on_gcs_with_a_service_account_block(gcs_block, example: Mo
     seen = [*api_logs, out, err, *(formatter.format(r) for r in debug_logs.records), repr(block)]
     leaked = sum(n in text for n in private_key_lines(sa) for text in seen)
     assert not leaked, f"the service-account key appears {leaked} time(s) in logs or output"
+
+
+@flow
+def publish_folder(block_name: str, source: str) -> str:
+    return push_dataset("bulk", EtcRepository.load(block_name), source=source)
+
+
+def test_push_from_a_folder_writes_no_second_copy(block: EtcRepository, tmp_path: Path) -> None:
+    """push_dataset(source=...) publishes the folder where it is: the block's home gains a state,
+    never a copy of the data (at most 10 % of the dataset's size, issue 15)."""
+    source = tmp_path / "src" / "bulk"
+    (source / "data" / "train").mkdir(parents=True)
+    size = 0
+    for i in range(32):
+        data = os.urandom(64 << 10)
+        (source / "data" / "train" / f"{i:02d}.bin").write_bytes(data)
+        size += len(data)
+    state = publish_folder(_save(block), str(source), return_state=True)
+    assert state.is_completed(), state.message
+    assert state.result() == "bulk@1"
+    home = Path(block.home)
+    used = sum(p.lstat().st_blocks * 512 for p in home.rglob("*") if p.is_file())
+    assert used <= size // 10, used

@@ -62,12 +62,12 @@ class EtcHook(BaseHook):
 
     def push(self, name: str, source: str | None = None, force: bool = False) -> etc.PushReport:
         """Publish the local dataset `name` as a new version (an unchanged one is up to date at
-        its version); with `source`, register that folder as `name` first."""
+        its version); with `source`, publish that folder as `name` straight from where it is
+        (nothing is copied into the home, the folder is only read)."""
         with self.repository() as repo:
             if source:
-                repo.register(str(source), name, force=True)
-                self.log.info("registered %s as %s", source, name)
-            report = repo.push_report(name, force=force, quiet=True)
+                self.log.info("publishing %s as %s", source, name)
+            report = repo.push_report(name, force=force, quiet=True, source=str(source) if source else None)
         self.log.info("pushed %s to %s", report.ref, repo.config.url)
         return report
 

@@ -30,7 +30,8 @@ def _version(value: Any) -> int | None:
 class EtcPushOperator(BaseOperator):
     """Publish the dataset `name` as a new version; the XCom is "name@version".
 
-    With `source` (a folder path) the folder is registered as `name` first.
+    With `source` (a folder path) that folder is published as `name` straight from where it
+    is: nothing is copied into the connection's home.
     `name`, `source` and `etc_conn_id` are templated (Jinja or an XComArg).
     The remote is known only from the connection at run time, so the operator declares an
     AssetAlias outlet and attaches the Asset etc://<backend>/<bucket-or-path>/<name> to it
