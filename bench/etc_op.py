@@ -22,12 +22,11 @@ def main(argv: list[str]) -> None:
     op, config_path, name, *rest = argv
     config = etc.Config.load(config_path)
     if op == "publish":
-        # The calls EtcHook.push(source=...) (Airflow), push_dataset(source=...) (Prefect) and
-        # EtcIOManager.handle_output (Dagster) make: register the folder with force, then push.
-        api.register(rest[0], name, config=config, force=True)
-        r = api.push_report(name, config=config, force=True, quiet=True)
+        # What EtcHook.push(source=...) (Airflow), push_dataset(source=...) (Prefect) and
+        # EtcIOManager.handle_output (Dagster) call: publish the folder where it is, no home copy.
+        r = api.push_report(name, config=config, quiet=True, source=rest[0])
         out = {"seconds": r.seconds, "uploaded_bytes": r.uploaded_bytes, "version": r.version,
-               "path": "etcetera.register(source, force=True) + etcetera.push_report(force=True)"}
+               "path": "etcetera.push_report(name, source=folder)"}
     elif op == "push":
         r = api.push_report(name, config=config, quiet=True)
         out = {"seconds": r.seconds, "uploaded_bytes": r.uploaded_bytes, "total_bytes": r.total_bytes,

@@ -162,7 +162,7 @@ class Bench:
         shutil.rmtree(src)
 
     def extra_disk(self, shape: Shape, src: Path, url: str, endpoint: str | None) -> None:
-        """Publish `src` as the plugins do (register with force, then push; `bench.etc_op publish`)
+        """Publish `src` as the plugins do (`push(name, source=src)`, no home copy; `bench.etc_op publish`)
         while sampling the disk the home and the temporary folder take: the peak extra bytes."""
         cfg = self.etc_config("home-disk", url, endpoint)
         tmp = self.work / "tmp-disk"
