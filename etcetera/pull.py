@@ -49,7 +49,7 @@ def wanted_partitions(partitions: Sequence[str] | None) -> list[str] | None:
     return wanted
 
 
-BATCH = 20_000  # entries fetched (and recorded) at a time
+BATCH = 10_000  # entries fetched (and recorded) at a time: a pull's memory is about one batch's
 
 
 def pull(home: Home, remote: Remote, name: str, version: int | None, *, workers: int, force: bool = False,

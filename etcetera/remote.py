@@ -377,7 +377,7 @@ class VersionReader:
     path order (a few shards fetched ahead), so a reader holds one group's few shards whatever the
     version's size.  An `etcetera/1` manifest is read whole and handed out the same way."""
 
-    PREFETCH = 4
+    PREFETCH = 1  # shards read ahead: each is ~10k parsed entries, the bulk of a pull's memory
 
     def __init__(self, remote: Remote, name: str, version: int, doc: Manifest | Root) -> None:
         self.remote, self.name, self.version, self.doc = remote, name, version, doc
