@@ -324,10 +324,19 @@ class Remote:
 
     def referenced(self, name: str, version: int) -> set[str]:
         """Every object the version needs: data objects and, in etcetera/2, its metadata shards."""
+        return set(self.referenced_ids(name, version))
+
+    def referenced_ids(self, name: str, version: int) -> Iterator[str]:
+        """The ids of `referenced`, read shard by shard (an id may come more than once)."""
         _, doc = self._version_doc(name, version)
         if isinstance(doc, Manifest):
-            return set(doc.objects)
-        return set(self.manifest(name, version).objects) | set(doc.shard_ids())
+            yield from doc.objects
+            return
+        yield from doc.shard_ids()
+        reader = VersionReader(self, name, version, doc)
+        for group in reader.groups():
+            for shard in reader.shards(group):
+                yield from shard.objects
 
     def stage(self, manifest: Manifest, shard_files: int = catalog.SHARD_FILES) -> bytes:
         """Upload the version's metadata shards (format etcetera/2; content-addressed, so an
