@@ -167,3 +167,21 @@ def test_memory_of_diff_status_verify_and_gc_does_not_grow_with_the_file_count(f
         assert [p.issue for p in etc.verify(name, config=a).problems] == ["hash"]
     for op in runs:
         assert peaks[(op, 4000)] < 2 * peaks[(op, 1000)], (op, peaks)
+
+
+def test_a_pull_reuses_a_local_file_moved_to_another_batch_or_partition(file_remote, make_dataset, small_batches):
+    """A file moved far away (another batch of 5, another partition) in the new version is linked
+    from the local copy, not downloaded: the local files' content ids are indexed on disk for the
+    whole pull, not per batch."""
+    files = {f"p{i}/f{j:02d}.bin": os.urandom(100 + j) for i in range(2) for j in range(20)}
+    a, b = file_remote.config("a"), file_remote.config("b")
+    etc.register(make_dataset("mv", files), config=a)
+    etc.push("mv", config=a)
+    etc.pull("mv", config=b)
+    data = a.home_path / "mv" / "data"
+    os.rename(data / "p0" / "f00.bin", data / "p1" / "z99.bin")  # first batch of p0 -> last batch of p1
+    os.rename(data / "p1" / "f01.bin", data / "p1" / "f19x.bin")  # to a later batch of the same partition
+    etc.push("mv", config=a)
+    report = api.pull_report("mv", config=b)
+    assert (report.files, report.reused_files, report.downloaded_bytes) == (40, 40, 0)
+    assert tree(b.home_path / "mv") == tree(a.home_path / "mv")
