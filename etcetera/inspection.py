@@ -2,7 +2,9 @@
 
 Nothing here writes to the home or the remote.  Diff and status read manifests (metadata) and
 the local hash cache, hashing a local file only when its stats changed; verify hashes every
-local file, or checks the remote's objects (and, with deep, their bytes).
+local file, or checks the remote's objects (and, with deep, their bytes).  All of them stream
+(see "streams" below): memory does not grow with the number of files, only with the differences
+they report.
 """
 
 from __future__ import annotations
