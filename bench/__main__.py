@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: none)")
     p.add_argument("--scale-listing", type=int, default=10_000, metavar="N",
                    help="datasets and versions for the listing measures of --scale (default %(default)s; 0: skip)")
+    p.add_argument("--scale-runs", type=int, default=3, metavar="N",
+                   help="runs of each --scale step up to 200,000 files: medians, min-max (default %(default)s)")
+    p.add_argument("--scale-big-runs", type=int, default=1, metavar="N",
+                   help="runs of each --scale step above 200,000 files (default %(default)s)")
     p.add_argument("--repeat", type=int, default=None,
                    help="runs per measurement; the table reports their median and min–max (default 3, quick 1)")
     p.add_argument("--tools", default=None, metavar="all|none|T,T",
@@ -78,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.scale:
             steps = [int(x) for x in args.scale_steps.split(",")]
             aws_steps = [int(x) for x in args.scale_aws.split(",")] if args.scale_aws else []
-            bench.scale(steps, aws_steps, args.scale_listing)
+            bench.scale(steps, aws_steps, args.scale_listing, args.scale_runs, args.scale_big_runs)
         else:
             if args.only in (None, "s3"):
                 with moto_process() as endpoint:

@@ -252,52 +252,90 @@ class Bench:
             shutil.rmtree(remote)
         shutil.rmtree(src)
 
-    def scale(self, steps: list[int], aws_steps: list[int], listing: int = 10_000) -> None:
+    def scale(self, steps: list[int], aws_steps: list[int], listing: int = 10_000, runs: int = 3,
+              big_runs: int = 1, big: int = 200_000) -> None:
         """Many tiny files in 10 equal partitions on file://, at each step: seconds per 10k files
         and peak RSS of every command (issue 13), a partial pull of 1 partition against the full
         pull (time and metadata bytes read), then listing with `listing` datasets and versions.
-        At the `aws_steps`, the same push and pull on a moto S3 server, and aws s3 sync's push."""
+        Each step runs `runs` times (`big_runs` above `big` files): rows hold the median seconds,
+        the min-max and the worst peak RSS.  At the `aws_steps`, the same push and pull on a moto S3
+        server, and aws s3 sync's push.  Ends with what 10 M files would need, on paper."""
         for n in steps:
             self.log(f"generating {n} files")
             src = data.generate_many(self.work / f"src-scale-{n}", n)
-            self.scale_step(n, src)
+            samples: dict[str, list[tuple[Measured, dict]]] = {}
+            for r in range(big_runs if n > big else runs):
+                self.log(f"  run {r + 1} of {big_runs if n > big else runs} at {n} files")
+                for op, m, extra in self.scale_step(n, src, verify=r == 0):
+                    samples.setdefault(op, []).append((m, extra))
+            for op, got in samples.items():
+                self.record_median("scale", f"{n} x 1 KiB", op, got)
             if n in aws_steps:
                 self.scale_s3(n, src)
             shutil.rmtree(src)
         if listing:
             self.scale_listing(listing)
+        if steps:
+            for line in on_paper(self.rows, max(steps)):
+                self.log(line)
 
-    def scale_step(self, n: int, src: Path) -> None:
+    def record_median(self, mode: str, label: str, op: str, got: list[tuple[Measured, dict]]) -> None:
+        """One row per operation of a scale step: the median seconds of its runs, their min and max
+        and count, the worst peak RSS; per-file figures from the median."""
+        secs = sorted(m.seconds for m, _ in got)
+        mid = statistics.median(secs)
+        extra = dict(got[0][1])
+        nbytes = extra.pop("nbytes", 0)
+        if "files" in extra and op in ("register", "push", "pull"):
+            extra["per_10k_files"] = mid * 10_000 / extra["files"]
+        extra.update(runs=len(secs), min_seconds=secs[0], max_seconds=secs[-1], statistic="median")
+        if "in_process_seconds" in extra:
+            extra["in_process_seconds"] = statistics.median(e["in_process_seconds"] for _, e in got)
+        row = Row(mode, label, op, ETC, mid, nbytes, max(m.max_rss_mb for m, _ in got), extra)
+        self.rows[(mode, label, op, ETC)] = row
+        self.log(f"  {mode:5} {label:15} {op:18} median {mid:8.2f}s  (min {secs[0]:.2f}, max {secs[-1]:.2f}, "
+                 f"{len(secs)} run{'s' if len(secs) > 1 else ''})  rss {row.max_rss_mb:6.0f} MB")
+
+    def scale_step(self, n: int, src: Path, verify: bool) -> list[tuple[str, Measured, dict]]:
+        """One run of every command at `n` files: (operation, measure, extra) triples.  The
+        unchanged re-push runs three times per run (it is short, and its cost swings with the
+        kernel's caches): all three are samples."""
         label, name, size = f"{n} x 1 KiB", f"scale-{n}", data.SCALE_SIZE
+        out: list[tuple[str, Measured, dict]] = []
+
+        def log(op: str, m: Measured, **extra: Any) -> None:
+            out.append((op, m, extra))
+            self.log(f"    {op:18} {m.seconds:8.2f}s  rss {m.max_rss_mb:6.0f} MB")
+
         remote = self.work / "scale-remote"
         shutil.rmtree(remote, ignore_errors=True)
         url = f"file://{remote}"
         up = self.etc_config("home-push", url, None)
-        m = self.etc_cli(up, "register", str(src), name)
-        self.record("scale", label, "register", ETC, m, n * size, files=n, per_10k_files=m.seconds * 10_000 / n)
+        log("register", self.etc_cli(up, "register", str(src), name), nbytes=n * size, files=n)
         m, rep = self.etc("push", up, name)
-        self.record("scale", label, "push", ETC, m, n * size, files=n, in_process_seconds=rep["in_process_seconds"],
-                    per_10k_files=m.seconds * 10_000 / n)
-        m, rep = self.etc("push", up, name)
-        assert rep["up_to_date"], rep
-        self.record("scale", label, "re-push unchanged", ETC, m, 0, in_process_seconds=rep["in_process_seconds"])
+        log("push", m, nbytes=n * size, files=n, in_process_seconds=rep["in_process_seconds"])
+        for _ in range(3):
+            m, rep = self.etc("push", up, name)
+            assert rep["up_to_date"], rep
+            log("re-push unchanged", m, in_process_seconds=rep["in_process_seconds"])
+        state = sum(f.stat().st_size for f in (self.work / "home-push" / ".etc" / "state").rglob("*") if f.is_file())
         down = self.etc_config("home-pull", url, None)
         m, rep = self.etc("pull", down, name)
         full_meta = metadata_bytes(remote, name, None)
-        self.record("scale", label, "pull", ETC, m, n * size, files=n, in_process_seconds=rep["in_process_seconds"],
-                    per_10k_files=m.seconds * 10_000 / n, metadata_bytes=full_meta)
-        if n <= 200_000:
+        log("pull", m, nbytes=n * size, files=n, in_process_seconds=rep["in_process_seconds"],
+            metadata_bytes=full_meta, state_bytes=state)
+        if verify and n <= 200_000:
             self.verify(src, self.work / "home-pull" / name, ETC)
         shutil.rmtree(self.work / "home-pull")
         part = self.etc_config("home-part", url, None)
-        m = self.etc_cli(part, "pull", name, "-p", "p03")
-        self.record("scale", label, "partial pull", ETC, m, n * size // 10, files=n // 10,
-                    metadata_bytes=metadata_bytes(remote, name, "p03"), full_metadata_bytes=full_meta)
+        log("partial pull", self.etc_cli(part, "pull", name, "-p", "p03"), nbytes=n * size // 10, files=n // 10,
+            metadata_bytes=metadata_bytes(remote, name, "p03"), full_metadata_bytes=full_meta)
         shutil.rmtree(self.work / "home-part")
-        self.record("scale", label, "info -r", ETC, self.etc_cli(down, "info", "-r", name), 0)
-        self.record("scale", label, FLOOR, ETC, self.etc_cli(down, "list"), 0, command="etc list")
+        log("info -r", self.etc_cli(down, "info", "-r", name))
+        log(FLOOR, self.etc_cli(down, "list"), command="etc list")
         shutil.rmtree(self.work / "home-push")
         shutil.rmtree(remote)
+        return out
 
     def scale_s3(self, n: int, src: Path) -> None:
         label, name, size = f"{n} x 1 KiB", f"scale-{n}", data.SCALE_SIZE
@@ -353,3 +391,30 @@ def metadata_bytes(remote: Path, name: str, partition: str | None) -> int:
         return len(raw)
     groups = doc.select(None if partition is None else [partition])
     return len(raw) + sum(s.size for g in groups for s in g.shards)
+
+
+def on_paper(rows: dict, n: int) -> list[str]:
+    """What 10 M files of 1 KiB would need, from the per-file costs measured at `n` files."""
+    def row(op: str) -> Row | None:
+        return rows.get(("scale", f"{n} x 1 KiB", op, ETC))
+
+    push, pull, repush = row("push"), row("pull"), row("re-push unchanged")
+    if not (push and pull and repush):
+        return []
+    k = 10_000_000 / n
+    part = row("partial pull")
+    lines = [f"10 M files (1 KiB each) on paper, from the medians measured at {n:,} files "
+             f"(push {push.extra['runs']} run(s), on a loaded shared machine):",
+             f"  push            ~{push.seconds * k / 60:.0f} min ({push.extra['per_10k_files']:.2f} s per 10k files), "
+             f"peak RSS ~{push.max_rss_mb:.0f} MB (batches: does not grow with the count)",
+             f"  pull            ~{pull.seconds * k / 60:.0f} min ({pull.extra['per_10k_files']:.2f} s per 10k files), "
+             f"peak RSS ~{pull.max_rss_mb:.0f} MB",
+             f"  re-push unchanged ~{repush.seconds * k:.0f} s ({repush.seconds / n * 1e6:.1f} us per file), "
+             f"peak RSS ~{repush.max_rss_mb:.0f} MB",
+             f"  remote metadata ~{pull.extra['metadata_bytes'] * k / 1e6:.0f} MB "
+             f"({pull.extra['metadata_bytes'] / n:.0f} bytes per file, shards of 10,000 entries)"]
+    if part:
+        lines.append(f"  partial pull of 1 of 10 partitions reads ~{part.extra['metadata_bytes'] * k / 1e6:.0f} MB of it")
+    lines.append(f"  local state      ~{pull.extra['state_bytes'] * k / 1e9:.2f} GB on disk "
+                 f"({pull.extra['state_bytes'] / n:.0f} bytes per file, read a partition at a time)")
+    return lines

@@ -74,32 +74,40 @@ def walk_files(root: Path | str, rel: str = "", empty_dirs: list[str] | None = N
     folder = os.path.join(root, rel) if rel else str(root)
     keyed: list[str] = []  # names, folders with a trailing '/': no DirEntry (and its cached stat) is kept
     empty = True
-    with os.scandir(folder) as it:
-        for entry in it:
-            empty = False
-            if not rel and entry.name == skip:
-                continue
-            if BAD_CHARS.search(entry.name):
-                raise DatasetError(f"{entry.path!r}: file names may not contain control characters or backslashes")
-            if entry.is_symlink():
-                raise DatasetError(f"{entry.path} is a symbolic link: datasets hold plain files; copy the target in instead")
-            if entry.is_dir(follow_symlinks=False):
-                keyed.append(entry.name + "/")
-            elif entry.is_file(follow_symlinks=False):
-                keyed.append(entry.name)
+    # Files are stat'ed relative to their folder's descriptor: the kernel resolves one name, not the
+    # whole path again, which is most of a scan's cost with millions of files (issue 13).
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with os.scandir(fd) as it:
+            for entry in it:
+                empty = False
+                if not rel and entry.name == skip:
+                    continue
+                if BAD_CHARS.search(entry.name):
+                    raise DatasetError(f"{os.path.join(folder, entry.name)!r}: file names may not contain control "
+                                       f"characters or backslashes")
+                if entry.is_symlink():
+                    raise DatasetError(f"{os.path.join(folder, entry.name)} is a symbolic link: datasets hold plain "
+                                       f"files; copy the target in instead")
+                if entry.is_dir(follow_symlinks=False):
+                    keyed.append(entry.name + "/")
+                elif entry.is_file(follow_symlinks=False):
+                    keyed.append(entry.name)
+                else:
+                    raise DatasetError(f"{os.path.join(folder, entry.name)} is not a regular file: remove it from the dataset")
+        if empty and rel and empty_dirs is not None:
+            empty_dirs.append(rel.rstrip("/"))
+        keyed.sort()
+        for key in keyed:
+            if key[-1] == "/":
+                yield from walk_files(root, rel + key, empty_dirs)
             else:
-                raise DatasetError(f"{entry.path} is not a regular file: remove it from the dataset")
-    if empty and rel and empty_dirs is not None:
-        empty_dirs.append(rel.rstrip("/"))
-    keyed.sort()
-    for key in keyed:
-        if key[-1] == "/":
-            yield from walk_files(root, rel + key, empty_dirs)
-        else:
-            st = os.lstat(os.path.join(folder, key))
-            if not stat.S_ISREG(st.st_mode):  # replaced since it was listed
-                raise DatasetError(f"{os.path.join(folder, key)} is not a regular file: remove it from the dataset")
-            yield LocalFile(rel + key, st.st_size, st.st_mtime_ns, st.st_ino, bool(st.st_mode & 0o100))
+                st = os.stat(key, dir_fd=fd, follow_symlinks=False)
+                if not stat.S_ISREG(st.st_mode):  # replaced since it was listed
+                    raise DatasetError(f"{os.path.join(folder, key)} is not a regular file: remove it from the dataset")
+                yield LocalFile(rel + key, st.st_size, st.st_mtime_ns, st.st_ino, bool(st.st_mode & 0o100))
+    finally:
+        os.close(fd)
 
 
 def walk_group(root: Path, group: str, empty_dirs: list[str] | None = None) -> Iterator[LocalFile]:

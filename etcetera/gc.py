@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from .remote import DATASETS, OBJECTS, Remote
+from .spill import batches, spill_db
 from .storage import ObjectInfo
 from .transfer import run_parallel
 
@@ -27,54 +28,70 @@ class GcReport:
     kept_recent: int
 
 
+BATCH = 1000  # orphans deleted at a time
+
+
 def collect(remote: Remote, grace_hours: float = DEFAULT_GRACE_HOURS, dry_run: bool = False,
             workers: int = 16) -> GcReport:
     """Delete unreferenced objects older than `grace_hours`; return what was found and done.
-    Also brings the index for HTTPS readers up to date (not with `dry_run`)."""
-    # List objects before reading manifests: an object uploaded after this listing is never
-    # considered, and one listed here that a newer manifest references is kept.
-    # Partial writes of killed uploads (never referenced) are collected like orphans.
-    listed = list(remote.storage.list(OBJECTS))
-    objects = [*listed, *remote.storage.leftovers()]
-    referenced: set[str] = set()
-    for name, _ in remote.names().items():
-        for version in remote.versions(name):
-            referenced.update(remote.referenced(name, version))
-    cutoff = time.time() - grace_hours * 3600
-    orphans, recent = [], 0
-    for info in objects:
-        oid = info.key[len(OBJECTS):]
-        if oid in referenced:
-            continue
-        if info.mtime is not None and info.mtime > cutoff:
-            recent += 1
-            continue
-        orphans.append(info)
-    if dry_run:
-        return GcReport(len(objects), len(objects) - len(orphans) - recent, len(orphans),
-                        sum(o.size for o in orphans), recent)
-    deleted: list[ObjectInfo] = []
-    renewed: list[ObjectInfo] = []
-    reusable = {o.key for o in listed}
 
-    def delete(info: ObjectInfo) -> None:
-        if info.key in reusable:
-            # A push that reuses this object renews its age before publishing a manifest that
-            # names it (Storage.touch): look again, since the manifests were read a while ago.
-            # (Leftovers, the partial writes of killed uploads, are never reused.)
-            now = next((i for i in remote.storage.list(info.key) if i.key == info.key), None)
-            if now is None:
-                return
-            if now.mtime is not None and now.mtime > cutoff:
-                renewed.append(now)
-                return
-        remote.storage.delete(info.key)
-        deleted.append(info)
+    Also brings the index for HTTPS readers up to date (not with `dry_run`).
+    The listing and the ids every version references go to a temporary database on disk, and the
+    versions are read shard by shard: memory does not grow with the remote's size (issue 13)."""
+    with spill_db("listed(key TEXT, size INT, mtime REAL, reusable INT)", "ref(id TEXT PRIMARY KEY)") as db:
+        # List objects before reading manifests: an object uploaded after this listing is never
+        # considered, and one listed here that a newer manifest references is kept.
+        # Partial writes of killed uploads (never referenced) are collected like orphans.
+        db.executemany("INSERT INTO listed VALUES (?, ?, ?, 1)",
+                       ((i.key, i.size, i.mtime) for i in remote.storage.list(OBJECTS)))
+        db.executemany("INSERT INTO listed VALUES (?, ?, ?, 0)",
+                       ((i.key, i.size, i.mtime) for i in remote.storage.leftovers()))
+        for name, _ in remote.names().items():
+            for version in remote.versions(name):
+                db.executemany("INSERT OR IGNORE INTO ref VALUES (?)",
+                               ((oid,) for oid in remote.referenced_ids(name, version)))
+        total = db.execute("SELECT COUNT(*) FROM listed").fetchone()[0]
+        cutoff = time.time() - grace_hours * 3600
+        orphans = db.execute("SELECT key, size, mtime, reusable FROM listed WHERE substr(key, ?) NOT IN "
+                             "(SELECT id FROM ref)", (len(OBJECTS) + 1,))
+        found = recent = found_bytes = 0  # orphans old enough to delete; unreferenced but recent
+        deleted: list[ObjectInfo] = []
+        renewed: list[ObjectInfo] = []
 
-    run_parallel([lambda o=o: delete(o) for o in orphans], workers)
+        def delete(info: ObjectInfo, reusable: bool) -> None:
+            if reusable:
+                # A push that reuses this object renews its age before publishing a manifest that
+                # names it (Storage.touch): look again, since the manifests were read a while ago.
+                # (Leftovers, the partial writes of killed uploads, are never reused.)
+                now = next((i for i in remote.storage.list(info.key) if i.key == info.key), None)
+                if now is None:
+                    return
+                if now.mtime is not None and now.mtime > cutoff:
+                    renewed.append(now)
+                    return
+            remote.storage.delete(info.key)
+            deleted.append(info)
+
+        deleted_count = deleted_bytes = 0
+        for rows in batches(orphans, BATCH):
+            todo = []
+            for key, size, mtime, reusable in rows:
+                if mtime is not None and mtime > cutoff:
+                    recent += 1
+                    continue
+                found += 1
+                found_bytes += size
+                todo.append((ObjectInfo(key, size, mtime), bool(reusable)))
+            if not dry_run:
+                run_parallel([lambda o=o, r=r: delete(o, r) for o, r in todo], workers)
+                deleted_count += len(deleted)
+                deleted_bytes += sum(o.size for o in deleted)
+                deleted.clear()
+        referenced = total - found - recent
+        if dry_run:
+            return GcReport(total, referenced, found, found_bytes, recent)
     remote.write_index()  # maintenance: adds the index an older remote lacks (docs/format.md, Index)
-    return GcReport(len(objects), len(objects) - len(orphans) - recent, len(deleted),
-                    sum(o.size for o in deleted), recent + len(renewed))
+    return GcReport(total, referenced, deleted_count, deleted_bytes, recent + len(renewed))
 
 
 __all__ = ["collect", "GcReport", "DEFAULT_GRACE_HOURS", "DATASETS"]

@@ -2,30 +2,31 @@
 
 Nothing here writes to the home or the remote.  Diff and status read manifests (metadata) and
 the local hash cache, hashing a local file only when its stats changed; verify hashes every
-local file, or checks the remote's objects (and, with deep, their bytes).
+local file, or checks the remote's objects (and, with deep, their bytes).  All of them stream
+(see "streams" below): memory does not grow with the number of files, only with the differences
+they report.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from .config import Config
-from .dataset import LocalFile, partition_of, scan_files
+from .dataset import LocalFile, local_groups, walk_group
 from .errors import DatasetError, NotFoundError
-from .home import Home, State
-from .manifest import FileEntry, Manifest
+from .home import FileRecord, Home, State, cached
+from .manifest import FileEntry
 from .names import parse_ref_or_tag
 from .packing import CHUNK, chunk_list_id, hash_file
-from .remote import OBJECTS, Remote, object_key
+from .remote import OBJECTS, Remote, VersionReader, object_key
 from .repository import Repository
-
-# path -> (size, content id, executable)
-Content = dict[str, tuple[int, str, bool]]
+from .spill import batches, spill_db
 
 
 @dataclass(frozen=True)
@@ -173,60 +174,152 @@ def _base_version(state: State | None, name: str, r: Remote, hint: str) -> int:
     return state.version
 
 
-# ---------------------------------------------------------------- local hashes
+# ---------------------------------------------------------------- streams
+#
+# Every comparison here is a merge, group by group (the files outside data/, then each partition),
+# of path-ordered streams: the local scan, the state's records, a version's shards.  Files are
+# hashed, and entries compared, `BATCH` at a time, so memory holds a batch and the differences
+# found, whatever the number of files (issue 13).
+
+BATCH = 2000
+
+A = TypeVar("A")
+B = TypeVar("B")
 
 
-def _content_ids(root: Path, files: list[LocalFile], state: State | None, rehash: bool) -> dict[str, str]:
-    """Content id of every file: from the state's cache where its stats are unchanged (unless
-    `rehash`), else by reading it."""
-    out: dict[str, str] = {}
-    todo: list[LocalFile] = []
-    for f in files:
-        cached = None if rehash or state is None else state.cached_hash(f)
-        # A large file's cached id is only usable when it names its chunk list (as the push's cache check).
-        if cached is not None and (f.size <= CHUNK or (cached[1] and cached[0] == chunk_list_id(cached[1]))):
-            out[f.rel] = cached[0]
+def _merge(old: Iterable[tuple[str, A]], new: Iterable[tuple[str, B]]) -> Iterator[tuple[str, A | None, B | None]]:
+    """Two path-ordered streams of (path, value) joined on path: (path, old value, new value)."""
+    io, inew = iter(old), iter(new)
+    x, y = next(io, None), next(inew, None)
+    while x is not None or y is not None:
+        if y is None or (x is not None and x[0] < y[0]):
+            yield x[0], x[1], None  # type: ignore[index]
+            x = next(io, None)
+        elif x is None or y[0] < x[0]:
+            yield y[0], None, y[1]
+            y = next(inew, None)
         else:
-            todo.append(f)
-    if todo:
-        # As many threads as a push hashes with: hashlib releases the GIL, the disk is the limit.
-        with ThreadPoolExecutor(max_workers=max(1, min(max(2, min(8, os.cpu_count() or 2)), len(todo)))) as pool:
-            for f, (sha, _) in zip(todo, pool.map(lambda f: hash_file(root / f.rel, f.size), todo)):
-                out[f.rel] = sha
-    return out
+            yield x[0], x[1], y[1]
+            x, y = next(io, None), next(inew, None)
 
 
-def _in_partitions(path: str, partitions: list[str] | None) -> bool:
-    return partitions is None or partition_of(path) in (None, *partitions)
+def _batched(items: Iterable[A], n: int) -> Iterator[list[A]]:
+    batch: list[A] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
-def _local_content(root: Path, state: State | None, base: Manifest | None) -> Content:
+class _Records:
+    """A group's state records, looked up in path order (a merge with the scan)."""
+
+    def __init__(self, records: Iterator[tuple[str, FileRecord]]) -> None:
+        self._it = records
+        self._head = next(records, None)
+
+    def get(self, rel: str) -> FileRecord | None:
+        while self._head is not None and self._head[0] < rel:
+            self._head = next(self._it, None)
+        return self._head[1] if self._head is not None and self._head[0] == rel else None
+
+
+def _hash_pool() -> ThreadPoolExecutor:
+    # As many threads as a push hashes with: hashlib releases the GIL, the disk is the limit.
+    return ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2)), thread_name_prefix="etc-hash")
+
+
+def _hash_all(root: Path, files: list[LocalFile], pool: ThreadPoolExecutor) -> list[str]:
+    return [sha for sha, _ in pool.map(lambda f: hash_file(root / f.rel, f.size), files)]
+
+
+def _local_partitions(root: Path) -> list[str]:
+    try:
+        return sorted(e.name for e in os.scandir(root / "data") if e.is_dir(follow_symlinks=False))
+    except FileNotFoundError:
+        return []
+
+
+def _walk(root: Path, group: str) -> Iterator[LocalFile]:
+    """The local files of a group in path order; '.' includes any stray file right in data/."""
+    files = walk_group(root, group)
+    if group != ".":
+        return files
+    stray = []
+    try:
+        with os.scandir(root / "data") as it:
+            names = sorted(e.name for e in it if e.is_file(follow_symlinks=False))
+    except (FileNotFoundError, NotADirectoryError):
+        names = []
+    for n in names:
+        st = os.lstat(root / "data" / n)
+        stray.append(LocalFile(f"data/{n}", st.st_size, st.st_mtime_ns, st.st_ino, bool(st.st_mode & 0o100)))
+    return heapq.merge(files, stray, key=lambda f: f.rel) if stray else files
+
+
+def _local_ids(root: Path, group: str, state: State | None, rehash: bool,
+               pool: ThreadPoolExecutor) -> Iterator[tuple[LocalFile, str]]:
+    """The group's local files with their content ids: from the state's records where the stats
+    are unchanged (unless `rehash`), else read, a batch at a time."""
+    records = _Records(state.records(group)) if state is not None and not rehash else None
+    for batch in _batched(_walk(root, group), BATCH):
+        ids: list[str | None] = [None] * len(batch)
+        todo: list[int] = []
+        for i, f in enumerate(batch):
+            hit = cached(records.get(f.rel), f) if records is not None else None
+            # A large file's cached id is only usable when it names its chunk list (as the push's cache check).
+            if hit is not None and (f.size <= CHUNK or (hit[1] and hit[0] == chunk_list_id(hit[1]))):
+                ids[i] = hit[0]
+            else:
+                todo.append(i)
+        for i, sha in zip(todo, _hash_all(root, [batch[i] for i in todo], pool)):
+            ids[i] = sha
+        yield from zip(batch, ids)  # type: ignore[misc]
+
+
+def _entries(reader: VersionReader, group: str) -> Iterator[FileEntry]:
+    """A group's file entries of a version in path order, read shard by shard."""
+    entries = reader.entries(group)
+    while batch := entries.upto_count(BATCH):
+        yield from batch
+
+
+# path -> (size, content id, executable), one group at a time
+Side = Callable[[str], Iterator[tuple[str, tuple[int, str, bool]]]]
+
+
+def _version_side(reader: VersionReader) -> tuple[set[str], Side]:
+    groups = set(reader.groups())
+    return groups, lambda g: ((fe.path, (fe.size, fe.sha256, fe.executable)) for fe in _entries(reader, g)) \
+        if g in groups else iter(())
+
+
+def _local_side(root: Path, state: State | None, base: VersionReader | None,
+                pool: ThreadPoolExecutor) -> tuple[set[str], Side]:
     """The local copy as a push would publish it: its files, plus, for a partial copy, the base
     version's files of the partitions that were not pulled."""
-    files, _ = scan_files(root)
-    ids = _content_ids(root, files, state, False)
-    content: Content = {f.rel: (f.size, ids[f.rel], f.executable) for f in files}
+    have = _local_partitions(root)
+    local = set(local_groups(have))
+    carried: set[str] = set()
     if state is not None and state.partitions is not None and base is not None:
-        data = root / "data"
-        have = {e.name for e in os.scandir(data) if e.is_dir(follow_symlinks=False)} if data.is_dir() else set()
-        for fe in base.files:
-            p = partition_of(fe.path)
-            if p is not None and p not in have:
-                content.setdefault(fe.path, (fe.size, fe.sha256, fe.executable))
-    return content
+        carried = {g for g in base.groups() if g != "." and g[5:] not in have}
+
+    def items(g: str) -> Iterator[tuple[str, tuple[int, str, bool]]]:
+        if g in local:
+            return ((f.rel, (f.size, sha, f.executable)) for f, sha in _local_ids(root, g, state, False, pool))
+        if g in carried:
+            return ((fe.path, (fe.size, fe.sha256, fe.executable)) for fe in _entries(base, g))  # type: ignore[arg-type]
+        return iter(())
+
+    return local | carried, items
 
 
-def _manifest_content(m: Manifest) -> Content:
-    return {fe.path: (fe.size, fe.sha256, fe.executable) for fe in m.files}
-
-
-def _compare(old: Content, new: Content) -> tuple[list[FileChange], list[FileChange], list[FileChange], int]:
-    added = [FileChange(p, None, new[p][0]) for p in sorted(new.keys() - old.keys())]
-    removed = [FileChange(p, old[p][0], None) for p in sorted(old.keys() - new.keys())]
-    changed = [FileChange(p, old[p][0], new[p][0]) for p in sorted(old.keys() & new.keys())
-               if old[p][1:] != new[p][1:]]
-    unchanged = len(old.keys() & new.keys()) - len(changed)
-    return added, removed, changed, unchanged
+def _by_path(changes: list[FileChange]) -> list[FileChange]:
+    changes.sort(key=lambda c: c.path)  # groups are merged one by one; '.' paths sort among data/'s
+    return changes
 
 
 # ---------------------------------------------------------------- diff
@@ -254,22 +347,41 @@ def _diff(home: Home, r: Remote, name: str, old_v: int | None, new_v: int | None
     if old_v is None and new_v is None:  # the local copy against its base version
         _local(home, name)
         old_v = _base_version(home.load_state(name), name, r, "etc diff {name}@N compares it with a remote version")
-    sides: list[Content] = []
-    manifests: dict[int, Manifest] = {}
-    for version in (old_v, new_v):
-        if version is not None:
-            manifests[version] = manifests.get(version) or r.manifest(name, version)
-            sides.append(_manifest_content(manifests[version]))
-        else:
-            root = _local(home, name)
-            state = home.load_state(name)
-            base = None
-            if (state is not None and state.partitions is not None and state.version is not None
-                    and state.remote in (None, r.url)):
-                base = manifests.get(state.version) or r.manifest(name, state.version)
-            sides.append(_local_content(root, state, base))
-    added, removed, changed, unchanged = _compare(sides[0], sides[1])
-    return Diff(name, old_v, new_v, added, removed, changed, unchanged)
+    readers: dict[int, VersionReader] = {}
+
+    def reader(version: int) -> VersionReader:
+        if version not in readers:
+            readers[version] = r.version(name, version)
+        return readers[version]
+
+    out = Diff(name, old_v, new_v)
+    with _hash_pool() as pool:
+        sides: list[tuple[set[str], Side]] = []
+        for version in (old_v, new_v):
+            if version is not None:
+                sides.append(_version_side(reader(version)))
+            else:
+                root = _local(home, name)
+                state = home.load_state(name)
+                base = None
+                if (state is not None and state.partitions is not None and state.version is not None
+                        and state.remote in (None, r.url)):
+                    base = reader(state.version)
+                sides.append(_local_side(root, state, base, pool))
+        (old_groups, old_items), (new_groups, new_items) = sides
+        for group in sorted(old_groups | new_groups):
+            for path, a, b in _merge(old_items(group), new_items(group)):
+                if a is None:
+                    out.added.append(FileChange(path, None, b[0]))  # type: ignore[index]
+                elif b is None:
+                    out.removed.append(FileChange(path, a[0], None))
+                elif a[1:] != b[1:]:
+                    out.changed.append(FileChange(path, a[0], b[0]))
+                else:
+                    out.unchanged += 1
+    for changes in (out.added, out.removed, out.changed):
+        _by_path(changes)
+    return out
 
 
 # ---------------------------------------------------------------- status
@@ -300,24 +412,33 @@ def _status(repo: Repository, name: str, verify: bool) -> Status:
         out.latest = versions[0] if versions else None
         if out.remote in (None, remote.url):  # a version of another remote says nothing about this one's
             out.newer = sorted(v for v in versions if out.version is None or v > out.version)
-    baseline: dict[str, tuple[int, str]] = {}
+    # What the copy was at its last push or pull, group by group: path -> (size, content id).
+    base_groups: set[str] = set()
+    baseline: Callable[[str], Iterator[tuple[str, tuple[int, str]]]] = lambda g: iter(())
     if state is not None and state.dirs is not None:  # recorded by the last push or pull
-        baseline = {rel: (entry.size, entry.sha256) for rel, entry in state.files.items()}
+        base_groups = set(state.groups())
+        baseline = lambda g: ((rel, (rec.size, rec.sha256)) for rel, rec in state.records(g))  # noqa: E731
     elif state is not None and state.version is not None and remote is not None and state.remote == remote.url:
         # Registered over a pulled copy: no per-file record, compare with the base version.
         try:
-            base = remote.manifest(name, state.version)
-            baseline = {fe.path: (fe.size, fe.sha256) for fe in base.files
-                        if _in_partitions(fe.path, state.partitions)}
+            reader = remote.version(name, state.version)
+            base_groups = set(reader.groups(state.partitions))
+            baseline = lambda g: ((fe.path, (fe.size, fe.sha256)) for fe in _entries(reader, g))  # noqa: E731
         except NotFoundError:
             pass
-    files, _ = scan_files(root)
-    ids = _content_ids(root, files, state, verify)
-    now = {f.rel: (f.size, ids[f.rel]) for f in files}
-    out.added = [FileChange(p, None, now[p][0]) for p in sorted(now.keys() - baseline.keys())]
-    out.removed = [FileChange(p, baseline[p][0], None) for p in sorted(baseline.keys() - now.keys())]
-    out.modified = [FileChange(p, baseline[p][0], now[p][0]) for p in sorted(now.keys() & baseline.keys())
-                    if now[p][1] != baseline[p][1]]
+    with _hash_pool() as pool:
+        for group in sorted(base_groups | set(local_groups(_local_partitions(root)))):
+            before = baseline(group) if group in base_groups else iter(())
+            now = ((f.rel, (f.size, sha)) for f, sha in _local_ids(root, group, state, verify, pool))
+            for path, a, b in _merge(before, now):
+                if a is None:
+                    out.added.append(FileChange(path, None, b[0]))  # type: ignore[index]
+                elif b is None:
+                    out.removed.append(FileChange(path, a[0], None))
+                elif a[1] != b[1]:
+                    out.modified.append(FileChange(path, a[0], b[0]))
+    for changes in (out.added, out.removed, out.modified):
+        _by_path(changes)
     return out
 
 
@@ -344,79 +465,105 @@ def _verify(repo: Repository, name: str, version: int | None, remote: bool, deep
         version = version or r.latest(name)
         if version is None:
             raise NotFoundError(f"{name} is not on {r.url}: etc list -r shows what is there")
-        return _verify_remote(r, r.manifest(name, version), deep, cfg.worker_count)
+        return _verify_remote(r, r.version(name, version), deep, cfg.worker_count)
     root = _local(home, name)
     state = home.load_state(name)
     r = repo.remote
     version = version or _base_version(state, name, r, "etc verify {name}@N checks it against a remote version")
-    manifest = r.manifest(name, version)
-    return _verify_local(root, manifest, state.partitions if state else None)
+    return _verify_local(root, r.version(name, version), state.partitions if state else None)
 
 
-def _verify_local(root: Path, manifest: Manifest, partitions: list[str] | None) -> Verification:
-    expected = {fe.path: fe for fe in manifest.files if _in_partitions(fe.path, partitions)}
-    files, _ = scan_files(root)
-    present = {f.rel: f for f in files}
-    problems: list[Problem] = []
+def _verify_local(root: Path, reader: VersionReader, partitions: list[str] | None) -> Verification:
+    """Every file of the version's groups (those of `partitions`, and outside data/) against the
+    local copy, merged group by group; files of the right size are re-hashed a batch at a time."""
+    expected_groups = set(reader.groups(partitions))
+    out = Verification(reader.name, reader.version, False, False, 0, 0)
     to_hash: list[tuple[LocalFile, FileEntry]] = []
-    for path, fe in sorted(expected.items()):
-        f = present.get(path)
-        if f is None:
-            problems.append(Problem(path, "missing", f"{path} is missing"))
-        elif f.size != fe.size:
-            problems.append(Problem(path, "size", f"{path} is {f.size} bytes, the version has {fe.size}"))
-        else:
-            to_hash.append((f, fe))
-    ids = _content_ids(root, [f for f, _ in to_hash], None, True)
-    for f, fe in to_hash:
-        if ids[f.rel] != fe.sha256:
-            problems.append(Problem(f.rel, "hash", f"{f.rel} has other content than the version"))
-        elif f.executable != fe.executable:
-            problems.append(Problem(f.rel, "mode", f"{f.rel} is {'' if f.executable else 'not '}executable, "
-                                                   f"the version's is {'' if fe.executable else 'not'}".rstrip()))
-    for path in sorted(present.keys() - expected.keys()):
-        problems.append(Problem(path, "unexpected", f"{path} is not in the version"))
-    problems.sort(key=lambda p: p.path)
-    return Verification(manifest.name, manifest.version, False, False, len(expected),
-                        sum(f.size for f, _ in to_hash), problems)
+
+    def check(batch: list[tuple[LocalFile, FileEntry]]) -> None:
+        for (f, fe), sha in zip(batch, _hash_all(root, [f for f, _ in batch], pool)):
+            out.bytes += f.size
+            if sha != fe.sha256:
+                out.problems.append(Problem(f.rel, "hash", f"{f.rel} has other content than the version"))
+            elif f.executable != fe.executable:
+                out.problems.append(Problem(f.rel, "mode", f"{f.rel} is {'' if f.executable else 'not '}executable, "
+                                                           f"the version's is {'' if fe.executable else 'not'}".rstrip()))
+        batch.clear()
+
+    with _hash_pool() as pool:
+        for group in sorted(expected_groups | set(local_groups(_local_partitions(root)))):
+            want = ((fe.path, fe) for fe in _entries(reader, group)) if group in expected_groups else iter(())
+            for path, fe, f in _merge(want, ((f.rel, f) for f in _walk(root, group))):
+                if fe is None:
+                    out.problems.append(Problem(path, "unexpected", f"{path} is not in the version"))
+                    continue
+                out.checked += 1
+                if f is None:
+                    out.problems.append(Problem(path, "missing", f"{path} is missing"))
+                elif f.size != fe.size:
+                    out.problems.append(Problem(path, "size", f"{path} is {f.size} bytes, the version has {fe.size}"))
+                else:
+                    to_hash.append((f, fe))
+                    if len(to_hash) >= BATCH:
+                        check(to_hash)
+        check(to_hash)
+    out.problems.sort(key=lambda p: p.path)
+    return out
 
 
-def _verify_remote(r: Remote, manifest: Manifest, deep: bool, workers: int) -> Verification:
-    if r.storage.listable:
-        listed = {info.key: info.size for info in r.storage.list(OBJECTS)}
-    else:  # a static web server: one HEAD per object
-        keys = [object_key(obj) for obj in manifest.objects]
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys)))) as pool:
-            listed = {k: n for k, n in zip(keys, pool.map(r.storage.size, keys)) if n is not None}
-    problems: list[Problem] = []
-    intact: list[str] = []
-    for obj, size in sorted(manifest.objects.items()):
-        key = object_key(obj)
-        have = listed.get(key)
-        if have is None:
-            problems.append(Problem(key, "missing", f"{key} is missing on {r.url}"))
-        elif have != size:
-            problems.append(Problem(key, "size", f"{key} is {have} bytes on {r.url}, the version says {size}"))
-        else:
-            intact.append(obj)
-    read = 0
-    if deep and intact:
-        # Per object: the files that are a byte range of it, and whether it is a chunk (its id is its sha256).
-        ranges: dict[str, list[tuple[int, int, str, str]]] = {}
-        chunks: dict[str, str] = {}
-        for fe in manifest.files:
-            if len(fe.parts) == 1:
-                p = fe.parts[0]
-                ranges.setdefault(p.obj, []).append((p.offset, p.length, fe.sha256, fe.path))
-            for p in fe.parts if len(fe.parts) > 1 else ():
-                chunks[p.obj] = fe.path
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(intact)))) as pool:
-            for found, nbytes in pool.map(lambda o: _check_object(r, o, ranges.get(o, []), o in chunks,
-                                                                   chunks.get(o)), intact):
-                problems.extend(found)
-                read += nbytes
-    problems.sort(key=lambda p: p.path)
-    return Verification(manifest.name, manifest.version, True, deep, len(manifest.objects), read, problems)
+def _verify_remote(r: Remote, reader: VersionReader, deep: bool, workers: int) -> Verification:
+    """The version's objects against the remote's listing; `deep` reads each object once, hashing
+    the files it holds.  What it needs about every object (listing, sizes, byte ranges) goes to a
+    temporary database on disk, not memory; shards are read one at a time."""
+    out = Verification(reader.name, reader.version, True, deep, 0, 0)
+    with spill_db("listed(key TEXT PRIMARY KEY, size INT)", "need(obj TEXT PRIMARY KEY, size INT)",
+                  "ranges(obj TEXT, offset INT, length INT, sha TEXT, path TEXT)", "chunks(obj TEXT, path TEXT)") as db:
+        if r.storage.listable:
+            db.executemany("INSERT OR REPLACE INTO listed VALUES (?, ?)",
+                           ((info.key, info.size) for info in r.storage.list(OBJECTS)))
+        for group in reader.groups():
+            for shard in reader.shards(group):
+                db.executemany("INSERT OR IGNORE INTO need VALUES (?, ?)", shard.objects.items())
+                if deep:
+                    db.executemany("INSERT INTO ranges VALUES (?, ?, ?, ?, ?)",
+                                   ((fe.parts[0].obj, fe.parts[0].offset, fe.parts[0].length, fe.sha256, fe.path)
+                                    for fe in shard.files if len(fe.parts) == 1))
+                    db.executemany("INSERT INTO chunks VALUES (?, ?)",
+                                   ((p.obj, fe.path) for fe in shard.files if len(fe.parts) > 1 for p in fe.parts))
+        if deep:
+            db.execute("CREATE INDEX ranges_obj ON ranges(obj)")
+            db.execute("CREATE INDEX chunks_obj ON chunks(obj)")
+        out.checked = db.execute("SELECT COUNT(*) FROM need").fetchone()[0]
+        if not r.storage.listable:  # a static web server: one HEAD per object the version needs
+            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+                for rows in batches(db.execute("SELECT obj FROM need").fetchall(), 1000):
+                    keys = [object_key(obj) for obj, in rows]
+                    db.executemany("INSERT OR REPLACE INTO listed VALUES (?, ?)",
+                                   ((k, n) for k, n in zip(keys, pool.map(r.storage.size, keys)) if n is not None))
+        rows = db.execute("SELECT n.obj, n.size, l.size FROM need n LEFT JOIN listed l ON l.key = ? || n.obj "
+                          "ORDER BY n.obj", (OBJECTS,))
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for batch in batches(rows, 64):
+                intact = []
+                for obj, size, have in batch:
+                    key = object_key(obj)
+                    if have is None:
+                        out.problems.append(Problem(key, "missing", f"{key} is missing on {r.url}"))
+                    elif have != size:
+                        out.problems.append(Problem(key, "size", f"{key} is {have} bytes on {r.url}, the version says {size}"))
+                    else:
+                        intact.append(obj)
+                if not deep or not intact:
+                    continue
+                # Per object: the files that are a byte range of it, and whether it is a chunk (its id is its sha256).
+                todo = [(o, db.execute("SELECT offset, length, sha, path FROM ranges WHERE obj = ? ORDER BY path, rowid",
+                                       (o,)).fetchall(),
+                         db.execute("SELECT MAX(path) FROM chunks WHERE obj = ?", (o,)).fetchone()[0]) for o in intact]
+                for found, nbytes in pool.map(lambda t: _check_object(r, t[0], t[1], t[2] is not None, t[2]), todo):
+                    out.problems.extend(found)
+                    out.bytes += nbytes
+    out.problems.sort(key=lambda p: p.path)
+    return out
 
 
 def _check_object(r: Remote, obj: str, ranges: list[tuple[int, int, str, str]], is_chunk: bool,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from .names import check_name
 from .packing import hash_file
 from .progress import Progress
 from .remote import Remote, VersionReader
+from .spill import spill_db
 from .transfer import download
 
 log = logging.getLogger("etcetera")
@@ -49,7 +51,7 @@ def wanted_partitions(partitions: Sequence[str] | None) -> list[str] | None:
     return wanted
 
 
-BATCH = 20_000  # entries fetched (and recorded) at a time
+BATCH = 10_000  # entries fetched (and recorded) at a time: a pull's memory is about one batch's
 
 
 def pull(home: Home, remote: Remote, name: str, version: int | None, *, workers: int, force: bool = False,
@@ -74,51 +76,93 @@ def pull(home: Home, remote: Remote, name: str, version: int | None, *, workers:
         groups = doc.groups(wanted)  # only those partitions' metadata is read
         count, total = doc.counts(groups)
 
-        dest = home.path(name)
-        state = home.load_state(name)
-        exists = dest.exists()
-        if exists:
-            edited = _local_edits(dest, state, doc, groups)
-            if edited and not force:
-                raise DatasetError(
-                    f"local {name} has changes not on the remote ({edited}): push them, or pull -f to discard them"
-                )
-            if state and state.version == target and state.partitions == wanted and not edited:
-                return PullReport(Dataset(name, dest, target), 0, count, count, True, time.monotonic() - started)
+        with spill_db("local(sha TEXT, path TEXT)") as db:
+            return _pull_version(home, remote, name, target, doc, groups, wanted, count, total, force, workers,
+                                 quiet, started, _LocalIndex(db))
 
-        staged = home.staging(name)
-        records: RecordsWriter | None = None
-        try:
-            records = home.new_records(name)
-            nbytes = reused = 0
-            dirs: list[str] = []
-            with Progress(total, f"pull {name}@{target}", None if quiet is None else not quiet) as bar:
-                for group in groups:
-                    local = _LocalGroup(dest, group, state) if exists else None
-                    entries = doc.entries(group)
-                    while batch := entries.upto_count(BATCH):
-                        n, r = _fetch_batch(remote, batch, local, staged, f"{name}@{target}", workers, bar, records)
-                        nbytes += n
-                        reused += r
-                    dirs.extend(entries.dirs)
-            for d in dirs:
-                (staged / d).mkdir(parents=True, exist_ok=True)
-            (staged / "data").mkdir(exist_ok=True)
-            if not any(os.scandir(staged / "data")):
-                dirs.append("data")
-            log.debug("%s@%s: %d files, %d reused from the local copy, %d bytes fetched",
-                      name, target, count, reused, nbytes)
-            new_state = State(version=target, remote=remote.url, partitions=wanted, dirs=sorted(dirs))
-            new_state.use_records(records)
-            home.install(name, staged)
-        except BaseException:
-            shutil.rmtree(staged, ignore_errors=True)
-            if records is not None:
-                records.close()
-                shutil.rmtree(records.folder, ignore_errors=True)
-            raise
-        home.save_state(name, new_state)
+
+def _pull_version(home: Home, remote: Remote, name: str, target: int, doc: VersionReader, groups: list[str],
+                  wanted: list[str] | None, count: int, total: int, force: bool, workers: int, quiet: bool | None,
+                  started: float, index: _LocalIndex) -> PullReport:
+    """The body of `pull` for a version of the current format, holding the lock."""
+    dest = home.path(name)
+    state = home.load_state(name)
+    exists = dest.exists()
+    if exists:
+        edited = _local_edits(dest, state, doc, groups, index)
+        if edited and not force:
+            raise DatasetError(
+                f"local {name} has changes not on the remote ({edited}): push them, or pull -f to discard them"
+            )
+        if state and state.version == target and state.partitions == wanted and not edited:
+            return PullReport(Dataset(name, dest, target), 0, count, count, True, time.monotonic() - started)
+        index.done()
+
+    staged = home.staging(name)
+    records: RecordsWriter | None = None
+    try:
+        records = home.new_records(name)
+        nbytes = reused = 0
+        dirs: list[str] = []
+        with Progress(total, f"pull {name}@{target}", None if quiet is None else not quiet) as bar:
+            for group in groups:
+                local = _LocalGroup(dest, group, state) if exists else None
+                entries = doc.entries(group)
+                while batch := entries.upto_count(BATCH):
+                    n, r = _fetch_batch(remote, batch, local, staged, f"{name}@{target}", workers, bar, records,
+                                        index if exists else None)
+                    nbytes += n
+                    reused += r
+                dirs.extend(entries.dirs)
+        for d in dirs:
+            (staged / d).mkdir(parents=True, exist_ok=True)
+        (staged / "data").mkdir(exist_ok=True)
+        if not any(os.scandir(staged / "data")):
+            dirs.append("data")
+        log.debug("%s@%s: %d files, %d reused from the local copy, %d bytes fetched",
+                  name, target, count, reused, nbytes)
+        new_state = State(version=target, remote=remote.url, partitions=wanted, dirs=sorted(dirs))
+        new_state.use_records(records)
+        home.install(name, staged)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        if records is not None:
+            records.close()
+            shutil.rmtree(records.folder, ignore_errors=True)
+        raise
+    home.save_state(name, new_state)
     return PullReport(Dataset(name, dest, target), nbytes, reused, count, False, time.monotonic() - started)
+
+
+class _LocalIndex:
+    """Content id -> path of the local copy's files whose content is known (checked by the
+    up-to-date merge of `_local_edits`), in a temporary database on disk: a file the new version
+    moved to another batch or partition is still linked, not downloaded, in bounded memory."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._rows: list[tuple[str, str]] = []
+
+    def add(self, sha: str, rel: str) -> None:
+        self._rows.append((sha, rel))
+        if len(self._rows) >= 10_000:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._db.executemany("INSERT INTO local VALUES (?, ?)", self._rows)
+        self._rows.clear()
+
+    def done(self) -> None:
+        self._flush()
+        self._db.execute("CREATE INDEX local_sha ON local(sha)")
+
+    def paths(self, shas: list[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for i in range(0, len(shas), 500):
+            part = shas[i:i + 500]
+            q = f"SELECT sha, path FROM local WHERE sha IN ({','.join('?' * len(part))})"
+            out.update(self._db.execute(q, part).fetchall())
+        return out
 
 
 class _LocalGroup:
@@ -145,13 +189,18 @@ class _LocalGroup:
 
 
 def _fetch_batch(remote: Remote, batch: list[FileEntry], local: _LocalGroup | None, staged: Path, where: str,
-                 workers: int, bar: Progress, records: RecordsWriter) -> tuple[int, int]:
+                 workers: int, bar: Progress, records: RecordsWriter, index: _LocalIndex | None) -> tuple[int, int]:
     """Link what the local copy already has, download the rest, set modes and record each file.
     Returns (bytes downloaded, files reused)."""
     reusable: dict[str, Path] = {}
     if local is not None:
         for f, sha in local.upto(batch[-1].path):
             reusable.setdefault(sha, local.root / f.rel)
+        # Content the same stretch of the local copy does not have, it may have elsewhere (moved).
+        elsewhere = index.paths(list({fe.sha256 for fe in batch if fe.size and fe.sha256 not in reusable})) \
+            if index is not None else {}
+        for sha, rel in elsewhere.items():
+            reusable[sha] = local.root / rel
     to_fetch = []
     reused = 0
     for fe in batch:
@@ -183,9 +232,11 @@ def _link_or_copy(src: Path, dst: Path) -> bool:
             return False
 
 
-def _local_edits(root: Path, state: State | None, doc: VersionReader, groups: list[str]) -> str | None:
+def _local_edits(root: Path, state: State | None, doc: VersionReader, groups: list[str],
+                 index: _LocalIndex | None = None) -> str | None:
     """Describe the first local change since the last push/pull, or None when there is none.
-    A merge, group by group, of the local scan, the state's records and the target's entries."""
+    A merge, group by group, of the local scan, the state's records and the target's entries;
+    files whose content it knows on the way go into `index`."""
     # A pull killed after installing the new copy but before saving its state leaves files
     # that are exactly what the target has: those are not local edits.
     local = set(local_groups(_partitions(root))) | set(state.groups() if state else ())
@@ -195,7 +246,10 @@ def _local_edits(root: Path, state: State | None, doc: VersionReader, groups: li
 
         def matches(f: LocalFile) -> bool:
             fe = target.get(f.rel) if target else None
-            return fe is not None and hash_file(root / f.rel, f.size)[0] == fe.sha256
+            same = fe is not None and hash_file(root / f.rel, f.size)[0] == fe.sha256
+            if same and index is not None:
+                index.add(fe.sha256, f.rel)  # type: ignore[union-attr]
+            return same
 
         if state is None:
             for f in walk_group(root, group):
@@ -221,8 +275,12 @@ def _local_edits(root: Path, state: State | None, doc: VersionReader, groups: li
                 if sha != entry.sha256:
                     fe = target.get(f.rel) if target else None
                     if fe is not None and fe.sha256 == sha:
+                        if index is not None:
+                            index.add(sha, f.rel)
                         continue  # already what the target has (an interrupted earlier pull)
                     return f"modified {f.rel}"
+            if index is not None:
+                index.add(entry.sha256, f.rel)
         while rec is not None:
             if target and target.get(rec[0]):
                 return f"deleted {rec[0]}"

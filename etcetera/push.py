@@ -71,7 +71,7 @@ def last_source(home: Home, name: str) -> Path | None:
     return folder if (folder / "data").is_dir() else None
 
 
-BATCH_SHARDS = 2  # a push handles a group's files this many shards' worth at a time
+BATCH_SHARDS = 1  # a push handles a group's files this many shards' worth at a time (memory is one batch's)
 
 
 def push(home: Home, remote: Remote, name: str, *, workers: int, force: bool = False,
@@ -203,28 +203,32 @@ def _same_as_recorded(folder: str, rel: str, lines: Iterator[str], dirs: list[st
     push that follows applies the dataset rules).  (files, bytes), or None at the first change."""
     files = nbytes = 0
     try:
-        with os.scandir(folder) as it:
-            entries = sorted((e.name + "/" if e.is_dir(follow_symlinks=False) else e.name, e)
-                             for e in it if rel or e.name != "data")
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except FileNotFoundError:
         return (0, 0) if rel else None
-    if not entries and rel:
-        dirs.append(rel[:-1])
-    for key, entry in entries:
-        if key[-1] == "/":
-            below = _same_as_recorded(entry.path, rel + key, lines, dirs)
-            if below is None:
+    try:  # stat relative to the folder: one name resolved per file, not the whole path (see walk_files)
+        with os.scandir(fd) as it:
+            entries = sorted(e.name + "/" if e.is_dir(follow_symlinks=False) else e.name
+                             for e in it if rel or e.name != "data")
+        if not entries and rel:
+            dirs.append(rel[:-1])
+        for key in entries:
+            if key[-1] == "/":
+                below = _same_as_recorded(f"{folder}/{key[:-1]}", rel + key, lines, dirs)
+                if below is None:
+                    return None
+                files += below[0]
+                nbytes += below[1]
+                continue
+            st = os.stat(key, dir_fd=fd, follow_symlinks=False)
+            line = next(lines, "")
+            if not (line.startswith(f"{rel}{key}\t{st.st_size}\t{st.st_mtime_ns}\t{st.st_ino}\t")
+                    and line[-2] == ("1" if st.st_mode & 0o100 else "0") and stat.S_ISREG(st.st_mode)):
                 return None
-            files += below[0]
-            nbytes += below[1]
-            continue
-        st = entry.stat(follow_symlinks=False)
-        line = next(lines, "")
-        if not (line.startswith(f"{rel}{key}\t{st.st_size}\t{st.st_mtime_ns}\t{st.st_ino}\t")
-                and line[-2] == ("1" if st.st_mode & 0o100 else "0") and stat.S_ISREG(st.st_mode)):
-            return None
-        files += 1
-        nbytes += st.st_size
+            files += 1
+            nbytes += st.st_size
+    finally:
+        os.close(fd)
     return files, nbytes
 
 

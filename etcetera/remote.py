@@ -460,10 +460,19 @@ class Remote:
 
     def referenced(self, name: str, version: int) -> set[str]:
         """Every object the version needs: data objects and, in etcetera/2, its metadata shards."""
+        return set(self.referenced_ids(name, version))
+
+    def referenced_ids(self, name: str, version: int) -> Iterator[str]:
+        """The ids of `referenced`, read shard by shard (an id may come more than once)."""
         _, doc = self._version_doc(name, version)
         if isinstance(doc, Manifest):
-            return set(doc.objects)
-        return set(self.manifest(name, version).objects) | set(doc.shard_ids())
+            yield from doc.objects
+            return
+        yield from doc.shard_ids()
+        reader = VersionReader(self, name, version, doc)
+        for group in reader.groups():
+            for shard in reader.shards(group):
+                yield from shard.objects
 
     def stage(self, manifest: Manifest, shard_files: int = catalog.SHARD_FILES) -> bytes:
         """Upload the version's metadata shards (format etcetera/2; content-addressed, so an
@@ -513,7 +522,7 @@ class VersionReader:
     path order (a few shards fetched ahead), so a reader holds one group's few shards whatever the
     version's size.  An `etcetera/1` manifest is read whole and handed out the same way."""
 
-    PREFETCH = 4
+    PREFETCH = 1  # shards read ahead: each is ~10k parsed entries, the bulk of a pull's memory
 
     def __init__(self, remote: Remote, name: str, version: int, doc: Manifest | Root) -> None:
         self.remote, self.name, self.version, self.doc = remote, name, version, doc
