@@ -536,8 +536,11 @@ def _verify_remote(r: Remote, reader: VersionReader, deep: bool, workers: int) -
         out.checked = db.execute("SELECT COUNT(*) FROM need").fetchone()[0]
         if not r.storage.listable:  # a static web server: one HEAD per object the version needs
             with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-                for rows in batches(db.execute("SELECT obj FROM need").fetchall(), 1000):
-                    keys = [object_key(obj) for obj, in rows]
+                last = ""
+                while objs := [o for o, in db.execute("SELECT obj FROM need WHERE obj > ? ORDER BY obj LIMIT 1000",
+                                                      (last,))]:
+                    last = objs[-1]
+                    keys = [object_key(obj) for obj in objs]
                     db.executemany("INSERT OR REPLACE INTO listed VALUES (?, ?)",
                                    ((k, n) for k, n in zip(keys, pool.map(r.storage.size, keys)) if n is not None))
         rows = db.execute("SELECT n.obj, n.size, l.size FROM need n LEFT JOIN listed l ON l.key = ? || n.obj "
