@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from .config import Config
-from .dataset import LocalFile, local_groups, walk_group
+from .dataset import LocalFile, batched, local_groups, walk_group
 from .errors import DatasetError, NotFoundError
 from .home import FileRecord, Home, State, cached
 from .manifest import FileEntry
@@ -182,6 +182,7 @@ def _base_version(state: State | None, name: str, r: Remote, hint: str) -> int:
 # found, whatever the number of files (issue 13).
 
 BATCH = 2000
+OBJECT_BATCH = 64  # objects `verify -r` checks at a time (with their files' byte ranges)
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -201,17 +202,6 @@ def _merge(old: Iterable[tuple[str, A]], new: Iterable[tuple[str, B]]) -> Iterat
         else:
             yield x[0], x[1], y[1]
             x, y = next(io, None), next(inew, None)
-
-
-def _batched(items: Iterable[A], n: int) -> Iterator[list[A]]:
-    batch: list[A] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= n:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 class _Records:
@@ -265,7 +255,7 @@ def _local_ids(root: Path, group: str, state: State | None, rehash: bool,
     """The group's local files with their content ids: from the state's records where the stats
     are unchanged (unless `rehash`), else read, a batch at a time."""
     records = _Records(state.records(group)) if state is not None and not rehash else None
-    for batch in _batched(_walk(root, group), BATCH):
+    for batch in batched(_walk(root, group), BATCH):
         ids: list[str | None] = [None] * len(batch)
         todo: list[int] = []
         for i, f in enumerate(batch):
@@ -546,7 +536,7 @@ def _verify_remote(r: Remote, reader: VersionReader, deep: bool, workers: int) -
         rows = db.execute("SELECT n.obj, n.size, l.size FROM need n LEFT JOIN listed l ON l.key = ? || n.obj "
                           "ORDER BY n.obj", (OBJECTS,))
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for batch in batches(rows, 64):
+            for batch in batches(rows, OBJECT_BATCH):
                 intact = []
                 for obj, size, have in batch:
                     key = object_key(obj)

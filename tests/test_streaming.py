@@ -145,6 +145,7 @@ def test_memory_of_diff_status_verify_and_gc_does_not_grow_with_the_file_count(f
     import etcetera.inspection as inspection
 
     monkeypatch.setattr(inspection, "BATCH", 50, raising=False)
+    monkeypatch.setattr(inspection, "OBJECT_BATCH", 4)  # so both sizes fill a batch of objects, as at scale
     peaks: dict[tuple[str, int], int] = {}
     for n in (1000, 4000):
         name = f"i{n}"
