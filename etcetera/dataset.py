@@ -7,7 +7,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple, TypeVar
 
 from .errors import DatasetError, InvalidNameError, PartitionNotFound
 from .names import BAD_CHARS, check_name
@@ -214,3 +214,18 @@ def summarize(name: str, version: int | None, files, partitions=()) -> dict[str,
         "files": total_files,
         "bytes": total_bytes,
     }
+
+
+T = TypeVar("T")
+
+
+def batched(items: Iterable[T], n: int) -> Iterator[list[T]]:
+    """`items` in lists of `n` (the last may be shorter): how walks are processed in bounded memory."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -19,10 +19,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 from .catalog import SHARD_FILES, Group, GroupWriter, Root
-from .dataset import LocalFile, local_groups, validate_dataset_dir, walk_group
+from .dataset import LocalFile, batched, local_groups, validate_dataset_dir, walk_group
 from .errors import ConflictError, DatasetError, NotFoundError
 from .home import FileRecord, Home, Pending, RecordsWriter, State, cached, make_record
 from .localcopy import hash_workers
@@ -307,7 +307,7 @@ class _Job:
         nonempty = False
         batch_size = BATCH_SHARDS * self.shard_files  # whole shards: the writer is empty after each batch
         hashed = ((batch, _hash_batch(self.path, batch, records, pool))
-                  for batch in _batched(walk_group(self.path, group, dirs), batch_size))
+                  for batch in batched(walk_group(self.path, group, dirs), batch_size))
         for batch, hashes in _ahead(hashed):  # the next batch is scanned and hashed during this one's upload
             sizes.clear()
             last = batch[-1].rel
@@ -443,17 +443,6 @@ def _ahead(items: Iterator[T]) -> Iterator[T]:
     finally:
         stop.set()
         thread.join()
-
-
-def _batched(items: Iterable[LocalFile], n: int) -> Iterator[list[LocalFile]]:
-    batch: list[LocalFile] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= n:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _check_conflict(remote: Remote, name: str, state: State, latest: int | None, force: bool) -> None:
