@@ -32,7 +32,7 @@ from .packing import CHUNK, NewFile, Upload, chunk_list_id, chunk_ranges, hash_r
 from .progress import Progress
 from .remote import Remote, VersionReader
 from .transfer import renew, upload
-from .version import __version__
+from .version import __version__, author
 
 log = logging.getLogger("etcetera")
 
@@ -467,7 +467,7 @@ def _publish(home: Home, remote: Remote, name: str, state: State, out: _Outcome,
     version = (latest or 0) + 1
     while True:
         root = Root(name, version, out.groups, latest, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    _author(), f"etcetera {__version__}")
+                    author(), f"etcetera {__version__}")
         state.pending = Pending(version, hashlib.sha256(root.to_bytes()).hexdigest(), remote.url)
         home.save_state(name, state, prune=False)  # so a push killed after publishing is recognized next time
         try:
@@ -478,16 +478,6 @@ def _publish(home: Home, remote: Remote, name: str, state: State, out: _Outcome,
             version = (remote.latest(name) or version) + 1
             continue
         return version, root
-
-
-def _author() -> str:
-    try:
-        import getpass  # only a push needs it
-
-        user = getpass.getuser()
-    except Exception:
-        user = "unknown"
-    return f"{user}@{os.uname().nodename}"
 
 
 def _hash_batch(root: Path, files: list[LocalFile], records: _Records,

@@ -18,6 +18,7 @@ from typing import Any
 from .errors import ConflictError, EtcError, FormatError, NotFoundError
 from .names import LATEST, Ref, check_name, check_tag
 from .remote import DATASETS, TAGS, Remote, manifest_key, parse_tag_key
+from .version import author
 
 
 def tags_prefix(name: str) -> str:
@@ -142,9 +143,7 @@ def _write(remote: Remote, name: str, tag: str, seq: int, doc: dict[str, Any]) -
 
 
 def _stamp() -> dict[str, str]:
-    from .push import _author  # the same author string a push records
-
-    return {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "author": _author()}
+    return {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "author": author()}
 
 
 def set_tag(remote: Remote, ref: Ref, tag: str) -> TagChange:
