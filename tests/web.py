@@ -23,8 +23,9 @@ from typing import Callable, Iterator
 
 import pytest
 
-# Read at import, before the tests' fixtures point HOME at a temp folder.
-CACHE = Path(os.environ.get("ETC_TEST_CACHE") or Path.home() / ".cache" / "etcetera-tests")
+from etcetera.testing import server_cache_dir
+
+CACHE = Path(server_cache_dir())  # beside Azurite: $ETC_TEST_CACHE or ~/.cache/etcetera-test
 _INSTALL_LOCK = threading.Lock()
 
 
