@@ -209,8 +209,10 @@ class StreamBench:
     # ------------------------------------------------------------ first byte
 
     def first_byte(self, count: int) -> None:
+        from .data import generate_many  # the --scale run's dataset shape (1 KiB files)
+
         src = self.work / "src-many"
-        _many_files(src, count)
+        generate_many(src, count)
         writer = self.config("many-writer")
         self.etc(writer, "register", str(src), "many")
         t0 = time.perf_counter()
@@ -329,18 +331,6 @@ class StreamBench:
                          f"{max(r['max_get_bytes'] for r in rnd)} B (chunk {RANGE}); GETs when repeated: "
                          f"{sum(r['gets_on_repeat'] for r in rnd)}")
         return "\n".join(lines)
-
-
-def _many_files(root: Path, count: int, size: int = KiB, partitions: int = 10, per_folder: int = 1000) -> None:
-    """`count` files of `size` random bytes: data/pNN/NNNNN/fNNNNNNN.bin."""
-    pool = os.urandom(size + count)
-    for i in range(count):
-        part, j = i % partitions, i // partitions
-        folder = root / "data" / f"p{part:02d}" / f"{j // per_folder:05d}"
-        if j % per_folder == 0:
-            folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / f"f{j:07d}.bin", "wb") as fh:
-            fh.write(pool[i:i + size])
 
 
 def _compile_bytecode() -> None:
