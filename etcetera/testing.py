@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import subprocess
 import uuid
 from typing import ContextManager, Iterator
 
@@ -46,11 +47,20 @@ def moto_server_process(env: dict[str, str] | None = None, timeout: float = 60) 
                            env, timeout)
 
 
+def stop_process(proc: subprocess.Popen, grace: float) -> None:
+    """Stop a test server: SIGTERM, and SIGKILL if it has not exited after `grace` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextlib.contextmanager
 def _server_process(what: str, argv: list[str], env: dict[str, str] | None,
                     timeout: float) -> Iterator[str]:
     """Run `argv` ("{port}" in it replaced by a free 127.0.0.1 port) until it accepts connections."""
-    import subprocess
     import time
 
     port = free_port()
@@ -70,12 +80,7 @@ def _server_process(what: str, argv: list[str], env: dict[str, str] | None,
                 time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 20)
 
 
 def make_bucket(endpoint_url: str, name: str | None = None, region: str = "us-east-1") -> str:
@@ -226,7 +231,6 @@ def azurite_binary(version: str = "3") -> str:
     cache the first time (needs Node.js and npm); later calls reuse it."""
     import fcntl
     import shutil
-    import subprocess
 
     prefix = os.path.join(server_cache_dir(), f"azurite{version}")
     binary = os.path.join(prefix, "node_modules", ".bin", "azurite-blob")

@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from etcetera.testing import server_cache_dir
+from etcetera.testing import server_cache_dir, stop_process
 
 CACHE = Path(server_cache_dir())  # beside Azurite: $ETC_TEST_CACHE or ~/.cache/etcetera-test
 _INSTALL_LOCK = threading.Lock()
@@ -153,12 +153,7 @@ def nginx(root: Path, work: Path, tls: tuple[Path, Path] | None = None) -> Itera
     try:
         yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 10)
         log.close()
 
 
