@@ -22,7 +22,6 @@ import http.client
 import random
 import re
 import ssl
-import threading
 import time
 from typing import TYPE_CHECKING, Iterator
 from urllib.parse import quote, urljoin, urlsplit
@@ -31,76 +30,14 @@ from ..errors import ConfigError, CutOffError, NotFoundError, RemoteError, Trans
 from ..version import __version__
 from .base import ObjectInfo, Source, Storage
 from .cloud import WarnOnce, request_timeouts, show_endpoint
+from .httppool import BLOCK, STALE, Pool
 
 if TYPE_CHECKING:
     from ..config import Config
 
-BLOCK = 1 << 20
 MAX_REDIRECTS = 5
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-# A reused kept-alive connection that the server closed meanwhile fails with one of these on the
-# next request: that is not the server failing, so the request goes again on a new connection.
-_STALE = (http.client.RemoteDisconnected, http.client.BadStatusLine, ConnectionResetError, BrokenPipeError)
-
-
-class _Timeouts:
-    """Connect with the short timeout, then read with the long one."""
-
-    connect_timeout: float
-    read_timeout: float
-
-    def connect(self) -> None:
-        self.timeout = self.connect_timeout  # type: ignore[attr-defined]
-        super().connect()  # type: ignore[misc]
-        self.sock.settimeout(self.read_timeout)  # type: ignore[attr-defined]
-
-
-class _HTTPConnection(_Timeouts, http.client.HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_Timeouts, http.client.HTTPSConnection):
-    pass
-
-
-class _Pool:
-    """Idle kept-alive connections to one origin, shared by every thread."""
-
-    def __init__(self, scheme: str, host: str, port: int | None, size: int, timeouts: tuple[float, float]) -> None:
-        self.scheme, self.host, self.port, self.size = scheme, host, port, size
-        self.connect_timeout, self.read_timeout = timeouts
-        self._idle: list[http.client.HTTPConnection] = []
-        self._lock = threading.Lock()
-        self._context = ssl.create_default_context() if scheme == "https" else None
-
-    def take(self) -> tuple[http.client.HTTPConnection, bool]:
-        """An idle connection (reused: True) or a new one."""
-        with self._lock:
-            if self._idle:
-                return self._idle.pop(), True
-        if self._context is not None:
-            conn: http.client.HTTPConnection = _HTTPSConnection(self.host, self.port, context=self._context)
-        else:
-            conn = _HTTPConnection(self.host, self.port)
-        conn.connect_timeout, conn.read_timeout = self.connect_timeout, self.read_timeout  # type: ignore[attr-defined]
-        return conn, False
-
-    def give(self, conn: http.client.HTTPConnection) -> None:
-        """Return a connection whose response was read to its end."""
-        with self._lock:
-            if len(self._idle) < self.size:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
-
 class HTTPStorage(Storage):
     """A read-only remote served over HTTP(S) as static files."""
 
@@ -124,7 +61,7 @@ class HTTPStorage(Storage):
         self.scheme = parts.scheme.lower()
         self.origin = (self.scheme, parts.hostname.lower(), port or (443 if self.scheme == "https" else 80))
         self.base = parts.path.rstrip("/")
-        self._pool = _Pool(self.scheme, parts.hostname, port, config.worker_count, request_timeouts(config.give_up))
+        self._pool = Pool(self.scheme, parts.hostname, port, config.worker_count, request_timeouts(config.give_up))
         self._warn_once = WarnOnce()
 
     # ------------------------------------------------------------ requests
@@ -145,7 +82,7 @@ class HTTPStorage(Storage):
             try:
                 conn.request(method, path, headers=headers)
                 resp = conn.getresponse()
-            except _STALE if reused else () as exc:  # type: ignore[misc]
+            except STALE if reused else () as exc:  # type: ignore[misc]
                 conn.close()
                 continue
             except ssl.SSLCertVerificationError as exc:
@@ -160,7 +97,7 @@ class HTTPStorage(Storage):
                 status = resp.status
                 if status in (301, 302, 303, 307, 308):
                     location = resp.getheader("Location") or ""
-                    self._finish(resp, conn)
+                    self._pool.finish(resp, conn)
                     path = self._follow(path, location, key, action)
                     redirects += 1
                     if redirects > MAX_REDIRECTS:
@@ -169,7 +106,7 @@ class HTTPStorage(Storage):
                     continue
                 if status not in _RETRY_STATUS:
                     return resp, conn
-                self._finish(resp, conn)
+                self._pool.finish(resp, conn)
                 failure = f"{self._host()} kept failing ({status})"
             attempt += 1
             delay = random.uniform(0, min(2.0, 0.1 * 2**attempt))
@@ -192,17 +129,6 @@ class HTTPStorage(Storage):
                               f"({shown}), which etcetera does not follow: set url to where the files are served")
         return target.path + (f"?{target.query}" if target.query else "")
 
-    def _finish(self, resp: http.client.HTTPResponse, conn: http.client.HTTPConnection) -> None:
-        """Read what is left of a small response (an error page, a redirect) and pool the connection."""
-        try:
-            resp.read(1 << 16)
-            if resp.isclosed() and not resp.will_close:
-                self._pool.give(conn)
-                return
-        except (OSError, http.client.HTTPException):
-            pass
-        conn.close()
-
     def _host(self) -> str:
         scheme, host, port = self.origin
         return f"{scheme}://{host}:{port}"
@@ -211,7 +137,7 @@ class HTTPStorage(Storage):
                 action: str) -> RemoteError:
         """The error for a status that is not a success (after redirects and retries)."""
         status = resp.status
-        self._finish(resp, conn)
+        self._pool.finish(resp, conn)
         if status in (404, 410):
             return NotFoundError(f"{key} not found on {self.url}")
         if status in (401, 403):
@@ -236,7 +162,7 @@ class HTTPStorage(Storage):
         headers = {"Range": f"bytes={start}-{'' if length is None else start + length - 1}"} if ranged else {}
         resp, conn = self._request("GET", key, headers, "read")
         if resp.status == 416 and ranged:  # the range starts past the end: no bytes (the caller checks sizes)
-            self._finish(resp, conn)
+            self._pool.finish(resp, conn)
             return
         if resp.status not in (200, 206):
             raise self._refuse(resp, conn, key, "read")
@@ -267,57 +193,33 @@ class HTTPStorage(Storage):
 
     def _body(self, resp: http.client.HTTPResponse, conn: http.client.HTTPConnection, key: str, skip: int,
               want: int | None) -> Iterator[bytes]:
-        """The body's bytes after the first `skip`, `want` of them (None: to the end); a body that ends
-        before is a CutOffError.  The connection goes back to the pool only after a complete body."""
-        done = False
-        try:
-            got = 0
-            while want is None or got < want:
-                try:
-                    block = resp.read(BLOCK)
-                except (OSError, http.client.HTTPException) as exc:
-                    raise CutOffError(f"cannot read {key} on {self.url}: the connection to {self._host()} dropped "
-                                      f"mid-transfer ({type(exc).__name__}): check the network") from None
-                if not block:
-                    break
-                if skip:
-                    cut = min(skip, len(block))
-                    block, skip = block[cut:], skip - cut
-                if want is not None:
-                    block = block[: want - got]
-                got += len(block)
-                if block:
-                    yield block
-            if want is not None and got < want:
-                raise CutOffError(f"cannot read {key} on {self.url}: the body ended after {got} of {want} bytes "
-                                  f"(short response): check the web server or CDN")
-            done = resp.isclosed() and not resp.will_close
-        finally:
-            if done:
-                self._pool.give(conn)
-            else:
-                conn.close()  # unread bytes left, or the server closes it anyway
+        """The body's bytes after the first `skip`, `want` of them; a short or broken body is a CutOffError."""
+        def cut_off(why: str) -> CutOffError:
+            what = "check the web server or CDN" if "short response" in why else "check the network"
+            return CutOffError(f"cannot read {key} on {self.url}: from {self._host()}, {why}: {what}")
+
+        return self._pool.body(resp, conn, skip, want, cut_off)
 
     def exists(self, key: str) -> bool:
         resp, conn = self._request("HEAD", key, {}, "check")
         if resp.status in (404, 410):
-            self._finish(resp, conn)
+            self._pool.finish(resp, conn)
             return False
         if resp.status != 200:
             raise self._refuse(resp, conn, key, "check")
-        self._finish(resp, conn)
+        self._pool.finish(resp, conn)
         return True
 
     def size(self, key: str) -> int | None:
         """The object's size from a HEAD request (None: absent or not told)."""
         resp, conn = self._request("HEAD", key, {}, "check")
         if resp.status in (404, 410):
-            self._finish(resp, conn)
+            self._pool.finish(resp, conn)
             return None
         if resp.status != 200:
             raise self._refuse(resp, conn, key, "check")
         length = resp.getheader("Content-Length")
-        self._finish(resp, conn)
+        self._pool.finish(resp, conn)
         return int(length) if length and length.isdigit() else None
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
