@@ -249,7 +249,7 @@ class S3Storage(Storage):
                     return resp, conn
                 code, message = _parse_error(status, pool.finish(resp, conn))
                 region = resp.getheader("x-amz-bucket-region")
-                if (region and region != self.region and not moved and not self.endpoint_url
+                if (region and region != self.region and not moved
                         and (status in (301, 307) or code in _REGION_CODES)):
                     log.debug("s3 bucket %s is in %s, not %s: following", self.bucket, region, self.region)
                     with self._lock:
