@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.shapes:
         keep = set(args.shapes.split(","))
         shapes = [s for s in shapes if s.name in keep]
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)  # a folder named on the command line may be new
     work = Path(tempfile.mkdtemp(prefix="etc-bench-", dir=args.workdir))
     started = time.time()
     bench = Bench(work, repeat, args.workers, log=lambda s: print(s, file=sys.stderr, flush=True), aws=need_aws,
