@@ -14,7 +14,9 @@ again.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -184,18 +186,109 @@ class Shard:
         head = {"format": SHARD_FORMAT, "group": group, "objects": self.objects, "dirs": self.dirs, "files": []}
         return _gzip(pieces(head, "files", self.files, file_doc))
 
+    def find(self, path: str) -> FileEntry | None:
+        """The entry of file `path`, or None."""
+        i = bisect.bisect_left(self.files, path, key=lambda f: f.path)
+        return self.files[i] if i < len(self.files) and self.files[i].path == path else None
+
+
+def _verified_doc(raw: bytes, ref: ShardRef, group: str, where: str) -> Any:
+    if len(raw) != ref.size or hashlib.sha256(raw).hexdigest() != ref.id:
+        raise IntegrityError(f"{where}: metadata shard {ref.id[:12]} of {group} failed verification "
+                             f"({len(raw)} bytes, sha256 mismatch or truncated): the remote copy is corrupt")
+    return load_gzip_json(raw, f"shard {ref.id[:12]} of {where}")
+
+
+def _invalid(ref: ShardRef, where: str, exc: Exception) -> FormatError:
+    return FormatError(f"shard {ref.id[:12]} of {where} is invalid ({exc}): refusing to use it")
+
+
+_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, InvalidNameError)
+
 
 def read_shard(raw: bytes, ref: ShardRef, group: str, where: str) -> Shard:
     """Verify a downloaded shard against its reference and parse it.  A shard whose bytes are not
     its id is IntegrityError; one that is but breaks a rule (a hand-made hostile root) FormatError."""
-    if len(raw) != ref.size or hashlib.sha256(raw).hexdigest() != ref.id:
-        raise IntegrityError(f"{where}: metadata shard {ref.id[:12]} of {group} failed verification "
-                             f"({len(raw)} bytes, sha256 mismatch or truncated): the remote copy is corrupt")
-    doc = load_gzip_json(raw, f"shard {ref.id[:12]} of {where}")
+    doc = _verified_doc(raw, ref, group, where)
     try:
         return _parse_shard(doc, ref, group)
-    except (KeyError, TypeError, ValueError, AttributeError, InvalidNameError) as exc:
-        raise FormatError(f"shard {ref.id[:12]} of {where} is invalid ({exc}): refusing to use it") from None
+    except _SHAPE_ERRORS as exc:
+        raise _invalid(ref, where, exc) from None
+
+
+def open_shard(raw: bytes, ref: ShardRef, group: str, where: str) -> "ShardLookup":
+    """Verify a downloaded shard like `read_shard`, but decode it only: for looking up a few paths,
+    which then costs one entry's parsing each instead of all of the shard's (SHARD_FILES) entries."""
+    doc = _verified_doc(raw, ref, group, where)
+    try:
+        return ShardLookup(doc, ref, group, where)
+    except _SHAPE_ERRORS as exc:
+        raise _invalid(ref, where, exc) from None
+
+
+class ShardLookup:
+    """A verified, decoded shard whose entries are parsed one at a time, when looked up.  The checks
+    that span the whole shard and cost little (its group, its paths strictly in order and matching
+    what the root says, their count and total size) are made at once; those of one entry (as
+    `read_shard` makes them: its path, hash, parts and their objects, its group, and that no folder
+    of the shard has its path nor any file its parent's) when `find` returns it."""
+
+    def __init__(self, doc: Any, ref: ShardRef, group: str, where: str) -> None:
+        if doc.get("format") != SHARD_FORMAT or doc.get("group") != group:
+            raise ValueError(f"not a shard of {group!r}")
+        items, objects, dirs = doc["files"], doc.get("objects") or {}, doc.get("dirs") or []
+        if not isinstance(items, list) or not isinstance(objects, dict) or not isinstance(dirs, list):
+            raise ValueError("files, objects or dirs are not of their types")
+        paths = [item["path"] for item in items]
+        if not all(type(p) is str for p in paths):
+            raise ValueError("a path is not a string")
+        if not all(map(str.__lt__, paths, itertools.islice(paths, 1, None))):
+            raise ValueError("its paths are out of order or repeated")
+        if len(paths) != ref.files or sum(item["size"] for item in items) != ref.bytes \
+                or (paths and (paths[0] != ref.first or paths[-1] != ref.last)):
+            raise ValueError("its files are not the ones the root lists")
+        self.ref, self.group, self.where = ref, group, where
+        self._items, self._paths, self._objects, self._dirs = items, paths, objects, dirs
+        self._doc = doc
+
+    def _index(self, path: str) -> int | None:
+        i = bisect.bisect_left(self._paths, path)
+        return i if i < len(self._paths) and self._paths[i] == path else None
+
+    def find(self, path: str) -> FileEntry | None:
+        """The entry of file `path`, validated, or None when the shard has no such file."""
+        i = self._index(path)
+        if i is None:
+            return None
+        try:
+            item = self._items[i]
+            parts = item["parts"]
+            if not isinstance(parts, list):
+                raise ValueError(f"parts of {path!r} are not a list")
+            wanted = {p[0] for p in parts if isinstance(p, list) and p and isinstance(p[0], str)}
+            objects = parse_objects({o: self._objects[o] for o in wanted if o in self._objects})
+            entry = parse_file_entry(item, objects)
+            if group_of(entry.path) != self.group or entry.path.count("/") < (2 if self.group != OUTSIDE else 0):
+                raise ValueError(f"{entry.path!r} does not belong to {self.group!r}")
+            below = path + "/"
+            j = bisect.bisect_left(self._paths, below)
+            if (j < len(self._paths) and self._paths[j].startswith(below)) \
+                    or any(d == path or d.startswith(below) for d in self._dirs):
+                raise ValueError(f"something below {path!r} needs it to be a folder, but it is a file")
+            parts_of = path.split("/")
+            for n in range(1, len(parts_of)):
+                if self._index("/".join(parts_of[:n])) is not None:
+                    raise ValueError(f"{path!r} needs {'/'.join(parts_of[:n])!r} to be a folder, but it is a file")
+        except _SHAPE_ERRORS as exc:
+            raise _invalid(self.ref, self.where, exc) from None
+        return entry
+
+    def parse(self) -> Shard:
+        """The whole shard, every entry parsed and checked (as `read_shard` returns it)."""
+        try:
+            return _parse_shard(self._doc, self.ref, self.group)
+        except _SHAPE_ERRORS as exc:
+            raise _invalid(self.ref, self.where, exc) from None
 
 
 def _parse_shard(doc: dict, ref: ShardRef, group: str) -> Shard:
