@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import itertools
+import operator
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -239,12 +240,12 @@ class ShardLookup:
         items, objects, dirs = doc["files"], doc.get("objects") or {}, doc.get("dirs") or []
         if not isinstance(items, list) or not isinstance(objects, dict) or not isinstance(dirs, list):
             raise ValueError("files, objects or dirs are not of their types")
-        paths = [item["path"] for item in items]
-        if not all(type(p) is str for p in paths):
+        paths = list(map(operator.itemgetter("path"), items))  # map and itemgetter: no Python loop
+        if not set(map(type, paths)) <= {str}:
             raise ValueError("a path is not a string")
         if not all(map(str.__lt__, paths, itertools.islice(paths, 1, None))):
             raise ValueError("its paths are out of order or repeated")
-        if len(paths) != ref.files or sum(item["size"] for item in items) != ref.bytes \
+        if len(paths) != ref.files or sum(map(operator.itemgetter("size"), items)) != ref.bytes \
                 or (paths and (paths[0] != ref.first or paths[-1] != ref.last)):
             raise ValueError("its files are not the ones the root lists")
         self.ref, self.group, self.where = ref, group, where

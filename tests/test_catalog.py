@@ -225,7 +225,7 @@ def _entry(doc: dict, path: str) -> dict:
 
 
 @pytest.mark.parametrize("forge", ["order", "count", "size", "past-end", "unlisted", "folder", "parent", "escape",
-                                   "group"])
+                                   "group", "not-an-entry", "path-type"])
 def test_a_forged_shard_is_refused_by_a_look_up_as_by_a_whole_read(forge):
     doc = json.loads(gzip.decompress(_SHARD.to_bytes("data/p1")))
     target = "data/p1/d1/f001"
@@ -247,6 +247,10 @@ def test_a_forged_shard_is_refused_by_a_look_up_as_by_a_whole_read(forge):
     elif forge == "escape":
         _entry(doc, target)["path"] = target = "data/p1/d1/../f001"
         doc["files"].sort(key=lambda f: f["path"])
+    elif forge == "not-an-entry":
+        doc["files"][5] = [doc["files"][5]["path"]]
+    elif forge == "path-type":
+        _entry(doc, target)["path"] = 7
     else:
         doc["group"] = "data/p2"
     raw, ref = _shard_bytes(doc, honest=forge not in ("parent", "escape"))
