@@ -185,10 +185,12 @@ def test_versions_written_as_etcetera_1_are_still_read(remote, make_dataset):
 OBJ = "ab" * 32
 
 
-def _shard_bytes(doc: dict, honest: bool = True) -> tuple[bytes, catalog.ShardRef]:
-    """A shard document as bytes, with a reference that names exactly them (a root made by hand
-    can vouch for any bytes) and says what the writer's shard held (`honest`) or what `doc` holds."""
-    raw = gzip.compress(json.dumps(doc).encode(), mtime=0)
+def _shard_bytes(doc: dict, honest: bool = True, layout: str = "compact") -> tuple[bytes, catalog.ShardRef]:
+    """A shard document as bytes (laid out as GroupWriter writes it, or otherwise), with a reference
+    that names exactly them (a root made by hand can vouch for any bytes) and says what the writer's
+    shard held (`honest`) or what `doc` holds."""
+    separators = (",", ":") if layout == "compact" else (", ", ": ")
+    raw = gzip.compress(json.dumps(doc, separators=separators).encode(), mtime=0)
     paths, sizes = ([f.path for f in _SHARD.files], [f.size for f in _SHARD.files]) if honest else \
         ([f["path"] for f in doc["files"]], [f["size"] for f in doc["files"]])
     return raw, catalog.ShardRef(hashlib.sha256(raw).hexdigest(), len(raw), len(paths), sum(sizes), paths[0], paths[-1])
@@ -216,6 +218,17 @@ def test_a_path_looked_up_in_a_shard_parses_that_entry_alone(monkeypatch):
     for absent in ["data/p1/d0", "data/p1/d0/f0000", "data/p1/empty", "data/p1/zzz", ""]:
         assert lookup.find(absent) is None and whole.find(absent) is None
     assert lookup.parse() == whole
+    # Laid out otherwise (another writer's spacing), or with paths JSON spells with escapes: found all the same.
+    doc = json.loads(gzip.decompress(raw))
+    for f in doc["files"][::7]:
+        f["path"] = f["path"].replace("/f0", '/\u00fc"')
+    doc["files"].sort(key=lambda f: f["path"])
+    for layout in ("compact", "spaced"):
+        forged, ref = _shard_bytes(doc, honest=False, layout=layout)
+        whole = catalog.read_shard(forged, ref, "data/p1", "many@1")
+        lookup = catalog.open_shard(forged, ref, "data/p1", "many@1")
+        assert any('"' in f.path for f in whole.files)
+        assert all(lookup.find(f.path) == f for f in whole.files) and lookup.parse() == whole
     with pytest.raises(etc.IntegrityError, match=r"many@1: metadata shard"):
         catalog.open_shard(raw[:-1] + bytes([raw[-1] ^ 1]), ref, "data/p1", "many@1")
 
@@ -226,7 +239,8 @@ def _entry(doc: dict, path: str) -> dict:
 
 @pytest.mark.parametrize("forge", ["order", "count", "size", "past-end", "unlisted", "folder", "parent", "escape",
                                    "group", "not-an-entry", "path-type"])
-def test_a_forged_shard_is_refused_by_a_look_up_as_by_a_whole_read(forge):
+@pytest.mark.parametrize("layout", ["compact", "spaced"])
+def test_a_forged_shard_is_refused_by_a_look_up_as_by_a_whole_read(forge, layout):
     doc = json.loads(gzip.decompress(_SHARD.to_bytes("data/p1")))
     target = "data/p1/d1/f001"
     if forge == "order":
@@ -253,7 +267,7 @@ def test_a_forged_shard_is_refused_by_a_look_up_as_by_a_whole_read(forge):
         _entry(doc, target)["path"] = 7
     else:
         doc["group"] = "data/p2"
-    raw, ref = _shard_bytes(doc, honest=forge not in ("parent", "escape"))
+    raw, ref = _shard_bytes(doc, honest=forge not in ("parent", "escape"), layout=layout)
     with pytest.raises(etc.FormatError, match=r"shard \w{12} of many@1 is invalid") as whole:
         catalog.read_shard(raw, ref, "data/p1", "many@1")
     with pytest.raises(etc.FormatError, match=r"shard \w{12} of many@1 is invalid") as one:
