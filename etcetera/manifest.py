@@ -126,7 +126,7 @@ def gunzip(raw: bytes, what: str) -> bytes:
     """The bytes gzip-compressed in `raw` (at most MAX_MANIFEST_BYTES); FormatError naming `what` if it is not gzip."""
     try:
         data = gzip.decompress(raw)
-    except (OSError, EOFError, ValueError) as exc:
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise FormatError(f"{what} is unreadable ({exc}): the remote is damaged") from None
     if len(data) > MAX_MANIFEST_BYTES:
         raise FormatError(f"{what} is unreadable (too large): the remote is damaged")
