@@ -335,7 +335,8 @@ class StreamBench:
                          f" -> target <= {TARGETS['first_byte_s']} s")
             lines.append(f"  in process (after interpreter start): {_fmt(fb['first_byte_in_process_s'], 's', 3)}")
             seen = len(fb["requests"]) or "none seen (not sent through http.client)"
-            lines.append(f"  HTTP requests up to the first byte: {seen}" + "".join(f"\n    {r}" for r in fb["requests"]))
+            lines.append(f"  HTTP requests up to the first byte: {seen}")
+            lines.extend(f"    {r}" for r in fb["requests"])
             lines.append(f"  pull of the dataset: {_fmt(fb['pull_s'], 's', 1)}; first byte / pull: "
                          f"{_fmt(fb['first_byte_vs_pull'], '', 4)} -> target <= {TARGETS['first_byte_vs_pull']}")
         sq = self.results.get("sequential")
