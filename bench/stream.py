@@ -1,7 +1,8 @@
 """`python -m bench --stream`: the targets of issue 14 (reading without pulling) on a moto S3 server.
 
     first byte   one 1 KiB file of a COUNT-file dataset through fsspec.open, in a fresh process
-                 (wall time from spawn, interpreter start-up included), against pulling that dataset
+                 (wall time from spawn, interpreter start-up included), against pulling that dataset;
+                 and, in one more untimed run, the HTTP requests it took
     sequential   a 256 MiB file read front to back through fsspec.open in 1 MiB reads, against a
                  parallel ranged boto3 GET of the same bytes (16 MiB ranges on 16 threads, bodies
                  read and dropped); also peak RSS of the streaming process
@@ -53,6 +54,24 @@ def child_first(ref: str) -> dict[str, Any]:
         first = f.read(1)
     assert len(first) == 1
     return {"in_process_s": time.perf_counter() - START}
+
+
+def child_requests(ref: str) -> dict[str, Any]:
+    """The HTTP requests `child_first` makes, in order, counted where Python's HTTP clients send
+    them (http.client, under urllib3 and botocore alike); a run of its own, untimed."""
+    import http.client
+
+    sent: list[str] = []
+    real = http.client.HTTPConnection.putrequest
+
+    def putrequest(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        path, _, query = url.partition("?")
+        sent.append(f"{method} {path}{'?' + query if 'list-type' in query or 'prefix' in query else ''}")
+        return real(self, method, url, *args, **kwargs)
+
+    http.client.HTTPConnection.putrequest = putrequest  # type: ignore[method-assign]
+    child_first(ref)
+    return {"requests": sent}
 
 
 def child_sequential(config: str, expect: str) -> dict[str, Any]:
@@ -147,8 +166,9 @@ def child_random(config: str, seed: str) -> dict[str, Any]:
 
 
 def child_main(argv: list[str]) -> None:
-    ops: dict[str, Callable[..., dict[str, Any]]] = {"first": child_first, "seq": child_sequential,
-                                                     "ref": child_reference, "random": child_random}
+    ops: dict[str, Callable[..., dict[str, Any]]] = {"first": child_first, "requests": child_requests,
+                                                     "seq": child_sequential, "ref": child_reference,
+                                                     "random": child_random}
     print(json.dumps(ops[argv[0]](*argv[1:])))
 
 
@@ -223,6 +243,9 @@ class StreamBench:
         reader = self.config("many-reader")
         j = count // 20  # a file of partition p03 near the middle of its listing
         target = f"many/data/p03/{j // 1000:05d}/f{j:07d}.bin"
+        _, sent = self.child("requests", target, env={"ETC_CONFIG": str(reader)})
+        requests = sent["requests"]
+        self.log(f"  first byte ({count} files) took {len(requests)} requests: {', '.join(requests)}")
         firsts, inner, pulls = [], [], []
         for i in range(self.repeat):
             m, rep = self.child("first", target, env={"ETC_CONFIG": str(reader)})
@@ -238,7 +261,7 @@ class StreamBench:
             self.log(f"  pull ({count} files)  {m.seconds:.1f}s  rss {m.max_rss_mb:.0f} MB")
         shutil.rmtree(self.work / "home-many-reader", ignore_errors=True)
         self.results["first_byte"] = {
-            "files": count, "push_s": push.seconds, "first_byte_s": _summary(firsts),
+            "files": count, "push_s": push.seconds, "first_byte_s": _summary(firsts), "requests": requests,
             "first_byte_in_process_s": _summary(inner), "pull_s": _summary(pulls),
             "first_byte_vs_pull": _summary([f / statistics.median(pulls) for f in firsts])}
 
@@ -311,6 +334,9 @@ class StreamBench:
             lines.append(f"first byte, 1 KiB of {fb['files']} files, fresh process: {_fmt(fb['first_byte_s'], 's', 3)}"
                          f" -> target <= {TARGETS['first_byte_s']} s")
             lines.append(f"  in process (after interpreter start): {_fmt(fb['first_byte_in_process_s'], 's', 3)}")
+            seen = len(fb["requests"]) or "none seen (not sent through http.client)"
+            lines.append(f"  HTTP requests up to the first byte: {seen}")
+            lines.extend(f"    {r}" for r in fb["requests"])
             lines.append(f"  pull of the dataset: {_fmt(fb['pull_s'], 's', 1)}; first byte / pull: "
                          f"{_fmt(fb['first_byte_vs_pull'], '', 4)} -> target <= {TARGETS['first_byte_vs_pull']}")
         sq = self.results.get("sequential")

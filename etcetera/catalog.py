@@ -14,7 +14,12 @@ again.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
+import json
+import operator
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -22,8 +27,8 @@ from typing import Any, Callable, Iterable
 from .compactjson import compact, pieces
 from .dataset import partition_of
 from .errors import FormatError, IntegrityError, InvalidNameError
-from .manifest import (FileEntry, Manifest, _int, check_rel_path, file_doc, load_gzip_json, parse_file_entry,
-                       parse_objects)
+from .manifest import (FileEntry, Manifest, _int, check_rel_path, file_doc, gunzip, load_gzip_json, load_json,
+                       parse_file_entry, parse_objects)
 from .names import check_name
 
 FORMAT = "etcetera/2"
@@ -184,18 +189,161 @@ class Shard:
         head = {"format": SHARD_FORMAT, "group": group, "objects": self.objects, "dirs": self.dirs, "files": []}
         return _gzip(pieces(head, "files", self.files, file_doc))
 
+    def find(self, path: str) -> FileEntry | None:
+        """The entry of file `path`, or None."""
+        i = bisect.bisect_left(self.files, path, key=lambda f: f.path)
+        return self.files[i] if i < len(self.files) and self.files[i].path == path else None
+
+
+def _verified_bytes(raw: bytes, ref: ShardRef, group: str, where: str) -> bytes:
+    """The shard's JSON, once its bytes are checked to be its id."""
+    if len(raw) != ref.size or hashlib.sha256(raw).hexdigest() != ref.id:
+        raise IntegrityError(f"{where}: metadata shard {ref.id[:12]} of {group} failed verification "
+                             f"({len(raw)} bytes, sha256 mismatch or truncated): the remote copy is corrupt")
+    return gunzip(raw, f"shard {ref.id[:12]} of {where}")
+
+
+def _invalid(ref: ShardRef, where: str, exc: Exception) -> FormatError:
+    return FormatError(f"shard {ref.id[:12]} of {where} is invalid ({exc}): refusing to use it")
+
+
+_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, InvalidNameError)
+
 
 def read_shard(raw: bytes, ref: ShardRef, group: str, where: str) -> Shard:
     """Verify a downloaded shard against its reference and parse it.  A shard whose bytes are not
     its id is IntegrityError; one that is but breaks a rule (a hand-made hostile root) FormatError."""
-    if len(raw) != ref.size or hashlib.sha256(raw).hexdigest() != ref.id:
-        raise IntegrityError(f"{where}: metadata shard {ref.id[:12]} of {group} failed verification "
-                             f"({len(raw)} bytes, sha256 mismatch or truncated): the remote copy is corrupt")
-    doc = load_gzip_json(raw, f"shard {ref.id[:12]} of {where}")
+    doc = load_json(_verified_bytes(raw, ref, group, where), f"shard {ref.id[:12]} of {where}")
     try:
         return _parse_shard(doc, ref, group)
-    except (KeyError, TypeError, ValueError, AttributeError, InvalidNameError) as exc:
-        raise FormatError(f"shard {ref.id[:12]} of {where} is invalid ({exc}): refusing to use it") from None
+    except _SHAPE_ERRORS as exc:
+        raise _invalid(ref, where, exc) from None
+
+
+def open_shard(raw: bytes, ref: ShardRef, group: str, where: str) -> "ShardLookup":
+    """Verify a downloaded shard like `read_shard`, for looking up a few paths in it: each look-up
+    then decodes and parses one entry, not the shard's SHARD_FILES (see ShardLookup)."""
+    data = _verified_bytes(raw, ref, group, where)
+    try:
+        try:
+            return ShardLookup.scan(data.decode(), ref, group, where)
+        except ValueError:  # not as GroupWriter writes it (or not valid): decoded whole, and checked so, instead
+            pass
+        doc = load_json(data, f"shard {ref.id[:12]} of {where}")
+        return ShardLookup(ref, group, where, doc["files"], doc.get("objects") or {}, doc.get("dirs") or [], doc)
+    except _SHAPE_ERRORS as exc:
+        raise _invalid(ref, where, exc) from None
+
+
+class _Unusual(ValueError):
+    """A shard not laid out as GroupWriter writes it."""
+
+
+_DECODER = json.JSONDecoder()
+# A file entry as file_doc and compactjson write it, its path free of JSON escapes: (path, size).
+_ENTRY_START = '{"path":"'
+_ENTRY = re.compile(r'\{"path":"([^"\\]*)","size":(\d+),')
+
+
+class ShardLookup:
+    """A verified shard whose entries are decoded and parsed one at a time, when looked up.
+
+    The checks that span the whole shard and cost little (its group, its paths strictly in order
+    and as the root lists them, their count and total size) are made at once; those of an entry
+    (as `read_shard` makes them: its path, hash, parts and their objects, its group, no folder or
+    file of the shard below it nor a file as its folder) when `find` returns it.  A shard laid out
+    as GroupWriter writes it is not even decoded whole (`scan`): its paths and sizes are read with
+    one regular expression, and an entry is decoded from its place in the text when looked up."""
+
+    def __init__(self, ref: ShardRef, group: str, where: str, items: Any, objects: Any, dirs: Any,
+                 doc: Any = None, paths: list[str] | None = None, size: int | None = None, text: str = "",
+                 start: int = 0) -> None:
+        if not isinstance(items, list) or not isinstance(objects, dict) or not isinstance(dirs, list):
+            raise ValueError("files, objects or dirs are not of their types")
+        if doc is not None:
+            if doc.get("format") != SHARD_FORMAT or doc.get("group") != group:
+                raise ValueError(f"not a shard of {group!r}")
+            paths = list(map(operator.itemgetter("path"), items))  # map and itemgetter: no Python loop
+            size = sum(map(operator.itemgetter("size"), items))
+        assert paths is not None
+        if not set(map(type, paths)) <= {str}:
+            raise ValueError("a path is not a string")
+        if not all(map(str.__lt__, paths, itertools.islice(paths, 1, None))):
+            raise ValueError("its paths are out of order or repeated")
+        if len(paths) != ref.files or size != ref.bytes or (paths and (paths[0] != ref.first or paths[-1] != ref.last)):
+            raise ValueError("its files are not the ones the root lists")
+        self.ref, self.group, self.where = ref, group, where
+        self._items, self._paths, self._objects, self._dirs = items, paths, objects, dirs
+        self._doc, self._text, self._start = doc, text, start
+
+    @classmethod
+    def scan(cls, text: str, ref: ShardRef, group: str, where: str) -> "ShardLookup":
+        """A look-up of a shard's JSON `text` as GroupWriter writes it (else `_Unusual`): the
+        objects and folders decoded, the entries only found."""
+        head = f'{{"format":"{SHARD_FORMAT}","group":{compact(group)},"objects":'
+        if not text.startswith(head) or not text.endswith("]}"):
+            raise _Unusual()
+        objects, at = _DECODER.raw_decode(text, len(head))
+        if not text.startswith(',"dirs":', at):
+            raise _Unusual()
+        dirs, at = _DECODER.raw_decode(text, at + 8)
+        if not text.startswith(',"files":[', at):
+            raise _Unusual()
+        start = at + 10
+        found = _ENTRY.findall(text, start)
+        if len(found) != text.count(_ENTRY_START, start):  # an entry written otherwise, or a path with escapes
+            raise _Unusual()
+        return cls(ref, group, where, [], objects, dirs, paths=list(map(operator.itemgetter(0), found)),
+                   size=sum(map(int, map(operator.itemgetter(1), found))), text=text, start=start)
+
+    def _index(self, path: str) -> int | None:
+        i = bisect.bisect_left(self._paths, path)
+        return i if i < len(self._paths) and self._paths[i] == path else None
+
+    def _item(self, i: int) -> Any:
+        if self._doc is not None:
+            return self._items[i]
+        at = self._text.find(f'{_ENTRY_START}{self._paths[i]}","size":', self._start)  # paths are unique
+        item = _DECODER.raw_decode(self._text, at)[0] if at >= 0 else None
+        if not isinstance(item, dict) or item.get("path") != self._paths[i]:
+            raise ValueError(f"the entry of {self._paths[i]!r} is not where it was found")
+        return item
+
+    def find(self, path: str) -> FileEntry | None:
+        """The entry of file `path`, validated, or None when the shard has no such file."""
+        i = self._index(path)
+        if i is None:
+            return None
+        try:
+            item = self._item(i)
+            parts = item["parts"]
+            if not isinstance(parts, list):
+                raise ValueError(f"parts of {path!r} are not a list")
+            wanted = {p[0] for p in parts if isinstance(p, list) and p and isinstance(p[0], str)}
+            objects = parse_objects({o: self._objects[o] for o in wanted if o in self._objects})
+            entry = parse_file_entry(item, objects)
+            if group_of(entry.path) != self.group or entry.path.count("/") < (2 if self.group != OUTSIDE else 0):
+                raise ValueError(f"{entry.path!r} does not belong to {self.group!r}")
+            below = path + "/"
+            j = bisect.bisect_left(self._paths, below)
+            if (j < len(self._paths) and self._paths[j].startswith(below)) \
+                    or any(d == path or d.startswith(below) for d in self._dirs):
+                raise ValueError(f"something below {path!r} needs it to be a folder, but it is a file")
+            parts_of = path.split("/")
+            for n in range(1, len(parts_of)):
+                if self._index("/".join(parts_of[:n])) is not None:
+                    raise ValueError(f"{path!r} needs {'/'.join(parts_of[:n])!r} to be a folder, but it is a file")
+        except _SHAPE_ERRORS as exc:
+            raise _invalid(self.ref, self.where, exc) from None
+        return entry
+
+    def parse(self) -> Shard:
+        """The whole shard, every entry parsed and checked (as `read_shard` returns it)."""
+        doc = self._doc if self._doc is not None else load_json(self._text, f"shard {self.ref.id[:12]} of {self.where}")
+        try:
+            return _parse_shard(doc, self.ref, self.group)
+        except _SHAPE_ERRORS as exc:
+            raise _invalid(self.ref, self.where, exc) from None
 
 
 def _parse_shard(doc: dict, ref: ShardRef, group: str) -> Shard:

@@ -119,12 +119,25 @@ class Manifest:
 
 def load_gzip_json(raw: bytes, what: str) -> Any:
     """A gzip-compressed JSON document; FormatError (naming `what`) when it is not one."""
+    return load_json(gunzip(raw, what), what)
+
+
+def gunzip(raw: bytes, what: str) -> bytes:
+    """The bytes gzip-compressed in `raw` (at most MAX_MANIFEST_BYTES); FormatError naming `what` if it is not gzip."""
     try:
         data = gzip.decompress(raw)
-        if len(data) > MAX_MANIFEST_BYTES:
-            raise ValueError("too large")
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        raise FormatError(f"{what} is unreadable ({exc}): the remote is damaged") from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise FormatError(f"{what} is unreadable (too large): the remote is damaged")
+    return data
+
+
+def load_json(data: bytes | str, what: str) -> Any:
+    """A JSON document; FormatError (naming `what`) when it is not one."""
+    try:
         return json.loads(data)
-    except (OSError, EOFError, ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
         raise FormatError(f"{what} is unreadable ({exc}): the remote is damaged") from None
 
 

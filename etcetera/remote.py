@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import logging
 import random
@@ -20,6 +19,8 @@ from .storage import BytesSource, ObjectInfo, Source, Storage
 
 log = logging.getLogger("etcetera")
 T = TypeVar("T")
+# Shards already read, by id (immutable and verified against it): parsed whole, or decoded for look-ups.
+ShardCache = MutableMapping[str, "catalog.Shard | catalog.ShardLookup"]
 
 DATASETS = "datasets/"
 OBJECTS = "objects/"
@@ -312,25 +313,25 @@ class Remote:
         return self._version_doc(name, version)[1]
 
     def entry(self, name: str, version: int, path: str, *, head: Manifest | Root | None = None,
-              cache: MutableMapping[str, catalog.Shard] | None = None) -> FileEntry | None:
+              cache: ShardCache | None = None) -> FileEntry | None:
         """The file `path` of `name@version` (None if the version has no such file), reading the
         root (unless `head` is given) and at most one shard: the one of the path's group whose
-        first/last paths enclose it.  `cache` maps shard ids to shards already read (shards are
-        immutable and verified against their id, so it is valid across versions)."""
+        first/last paths enclose it, verified and decoded but parsed only as far as that entry.
+        `cache` maps shard ids to shards already read (shards are immutable and verified against
+        their id, so it is valid across versions)."""
         doc = head if head is not None else self.head(name, version)
         if isinstance(doc, Manifest):
             return next((f for f in doc.files if f.path == path), None)
         group = group_of(path)
-        refs = [(g.name, r) for g in doc.groups if g.name == group for r in g.shards
-                if r.files and r.first <= path <= r.last]
-        for shard in self._shards(doc, refs, cache):
-            i = bisect.bisect_left(shard.files, path, key=lambda f: f.path)
-            if i < len(shard.files) and shard.files[i].path == path:
-                return shard.files[i]
+        for g in doc.groups:
+            if g.name == group:
+                for ref in g.shards:
+                    if ref.files and ref.first <= path <= ref.last:
+                        return self._fetch_shard(doc, group, ref, cache, lookup=True).find(path)
         return None
 
     def entries(self, name: str, version: int, prefix: str = "", *, head: Manifest | Root | None = None,
-                cache: MutableMapping[str, catalog.Shard] | None = None, groups: Iterable[str] | None = None
+                cache: ShardCache | None = None, groups: Iterable[str] | None = None
                 ) -> tuple[list[FileEntry], list[str]]:
         """The files and empty folders of `name@version` at or below `prefix` ('' for all), sorted
         by path, only of `groups` when given (e.g. ['.']: the files outside data/).  An
@@ -375,28 +376,35 @@ class Remote:
         return files, sorted(set(dirs))
 
     def _shards(self, doc: Root, refs: list[tuple[str, catalog.ShardRef]],
-                cache: MutableMapping[str, catalog.Shard] | None = None) -> list[catalog.Shard]:
+                cache: ShardCache | None = None) -> list[catalog.Shard]:
         """The verified shards `refs` ((group, reference) pairs) of the version `doc`, in order,
         fetched in parallel; `cache` (by shard id: shards are immutable) is consulted and filled."""
-        where = f"{doc.name}@{doc.version} on {self.url}"
-
-        def fetch(item: tuple[str, catalog.ShardRef]) -> catalog.Shard:
-            group, ref = item
-            if cache is not None and (hit := cache.get(ref.id)) is not None:
-                return hit
-            try:
-                shard = self._get(object_key(ref.id), f"{doc.name}@{doc.version}",
-                                  lambda raw: read_shard(raw, ref, group, where))
-            except NotFoundError:
-                raise NotFoundError(f"{where}: metadata shard {ref.id[:12]} of {group} is missing: the remote is damaged") from None
-            if cache is not None:
-                cache[ref.id] = shard
-            return shard
-
         if len(refs) > 1:
             with ThreadPoolExecutor(min(len(refs), self.storage.config.worker_count), "etc-meta") as pool:
-                return list(pool.map(fetch, refs))
-        return [fetch(r) for r in refs]
+                return list(pool.map(lambda item: self._fetch_shard(doc, *item, cache), refs))
+        return [self._fetch_shard(doc, *r, cache) for r in refs]
+
+    def _fetch_shard(self, doc: Root, group: str, ref: catalog.ShardRef,
+                     cache: ShardCache | None = None,
+                     lookup: bool = False) -> catalog.Shard | catalog.ShardLookup:
+        """One verified shard of the version `doc`, parsed whole, or with `lookup` only decoded (a
+        `ShardLookup`, for finding a few paths); from and into `cache` when given."""
+        where = f"{doc.name}@{doc.version} on {self.url}"
+        hit = cache.get(ref.id) if cache is not None else None
+        if hit is not None and (lookup or isinstance(hit, catalog.Shard)):
+            return hit
+        if hit is not None:
+            shard = hit.parse()
+        else:
+            read = catalog.open_shard if lookup else read_shard
+            try:
+                shard = self._get(object_key(ref.id), f"{doc.name}@{doc.version}",
+                                  lambda raw: read(raw, ref, group, where))
+            except NotFoundError:
+                raise NotFoundError(f"{where}: metadata shard {ref.id[:12]} of {group} is missing: the remote is damaged") from None
+        if cache is not None:
+            cache[ref.id] = shard
+        return shard
 
     def shard(self, ref: catalog.ShardRef, group: str, where: str) -> catalog.Shard:
         """One metadata shard, verified against its reference (cut-off reads are read again)."""

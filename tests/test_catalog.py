@@ -5,14 +5,16 @@ and reading what earlier versions (etcetera/1) wrote."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 
+import fsspec
 import pytest
 
 import etcetera as etc
 from etcetera import catalog
-from etcetera.manifest import Manifest
+from etcetera.manifest import FileEntry, Manifest, Part
 from etcetera.remote import Remote, manifest_key, object_key
 from etcetera.storage import BytesSource, open_storage
 
@@ -136,6 +138,10 @@ def test_damaged_or_forged_shards_are_refused_naming_the_version(remote, make_da
     assert "\n" not in str(err.value)
     assert not (b.home_path / "many").exists()
     assert etc.pull("many", config=b, partitions=["p0"]).keys() == ["p0"]  # other partitions still read
+    fs = fsspec.filesystem("etc", config=b, skip_instance_cache=True)  # a one-file read checks it as well
+    with pytest.raises(etc.EtcError, match=r"many@1") as err:
+        fs.cat_file("many/data/p1/sub/f000.txt")
+    assert "\n" not in str(err.value)
 
 
 def test_a_root_whose_counts_do_not_add_up_is_refused(file_remote, make_dataset):
@@ -172,3 +178,98 @@ def test_versions_written_as_etcetera_1_are_still_read(remote, make_dataset):
     (b.home_path / "many" / "data" / "p0" / "x.txt").write_bytes(os.urandom(10))
     assert etc.push("many", config=b) == "many@3"
     assert isinstance(catalog.read_version(r.manifest_bytes("many", 3), "x"), catalog.Root)
+
+
+# ---------------------------------------------------------------- looking up one path in a shard
+
+OBJ = "ab" * 32
+
+
+def _shard_bytes(doc: dict, honest: bool = True, layout: str = "compact") -> tuple[bytes, catalog.ShardRef]:
+    """A shard document as bytes (laid out as GroupWriter writes it, or otherwise), with a reference
+    that names exactly them (a root made by hand can vouch for any bytes) and says what the writer's
+    shard held (`honest`) or what `doc` holds."""
+    separators = (",", ":") if layout == "compact" else (", ", ": ")
+    raw = gzip.compress(json.dumps(doc, separators=separators).encode(), mtime=0)
+    paths, sizes = ([f.path for f in _SHARD.files], [f.size for f in _SHARD.files]) if honest else \
+        ([f["path"] for f in doc["files"]], [f["size"] for f in doc["files"]])
+    return raw, catalog.ShardRef(hashlib.sha256(raw).hexdigest(), len(raw), len(paths), sum(sizes), paths[0], paths[-1])
+
+
+_SHARD = catalog.Shard([FileEntry(f"data/p1/d{j % 3}/f{j:03d}", 10, "cd" * 32, j == 4, (Part(OBJ, 10 * j, 10),))
+                        for j in range(40)], ["data/p1/empty"], {OBJ: 400})
+_SHARD.files.sort(key=lambda f: f.path)
+
+
+def test_a_path_looked_up_in_a_shard_parses_that_entry_alone(monkeypatch):
+    raw = _SHARD.to_bytes("data/p1")
+    ref = catalog.ShardRef(hashlib.sha256(raw).hexdigest(), len(raw), 40, 400, _SHARD.files[0].path,
+                           _SHARD.files[-1].path)
+    whole = catalog.read_shard(raw, ref, "data/p1", "many@1")
+    assert whole.files == _SHARD.files
+    parsed = []
+    real = catalog.parse_file_entry
+    monkeypatch.setattr(catalog, "parse_file_entry", lambda *a: parsed.append(a) or real(*a))
+    lookup = catalog.open_shard(raw, ref, "data/p1", "many@1")
+    assert parsed == []
+    for f in whole.files:
+        assert lookup.find(f.path) == f == whole.find(f.path)
+    assert len(parsed) == len(whole.files)  # one entry parsed per look-up
+    for absent in ["data/p1/d0", "data/p1/d0/f0000", "data/p1/empty", "data/p1/zzz", ""]:
+        assert lookup.find(absent) is None and whole.find(absent) is None
+    assert lookup.parse() == whole
+    # Laid out otherwise (another writer's spacing), or with paths JSON spells with escapes: found all the same.
+    doc = json.loads(gzip.decompress(raw))
+    for f in doc["files"][::7]:
+        f["path"] = f["path"].replace("/f0", '/\u00fc"')
+    doc["files"].sort(key=lambda f: f["path"])
+    for layout in ("compact", "spaced"):
+        forged, ref = _shard_bytes(doc, honest=False, layout=layout)
+        whole = catalog.read_shard(forged, ref, "data/p1", "many@1")
+        lookup = catalog.open_shard(forged, ref, "data/p1", "many@1")
+        assert any('"' in f.path for f in whole.files)
+        assert all(lookup.find(f.path) == f for f in whole.files) and lookup.parse() == whole
+    with pytest.raises(etc.IntegrityError, match=r"many@1: metadata shard"):
+        catalog.open_shard(raw[:-1] + bytes([raw[-1] ^ 1]), ref, "data/p1", "many@1")
+
+
+def _entry(doc: dict, path: str) -> dict:
+    return next(f for f in doc["files"] if f["path"] == path)
+
+
+@pytest.mark.parametrize("forge", ["order", "count", "size", "past-end", "unlisted", "folder", "parent", "escape",
+                                   "group", "not-an-entry", "path-type"])
+@pytest.mark.parametrize("layout", ["compact", "spaced"])
+def test_a_forged_shard_is_refused_by_a_look_up_as_by_a_whole_read(forge, layout):
+    doc = json.loads(gzip.decompress(_SHARD.to_bytes("data/p1")))
+    target = "data/p1/d1/f001"
+    if forge == "order":
+        doc["files"][1], doc["files"][2] = doc["files"][2], doc["files"][1]
+    elif forge == "count":
+        doc["files"].pop()
+    elif forge == "size":
+        _entry(doc, target)["size"] = "10"
+    elif forge == "past-end":
+        _entry(doc, target)["parts"] = [[OBJ, 395, 10]]
+    elif forge == "unlisted":
+        _entry(doc, target)["parts"] = [["ef" * 32, 0, 10]]
+    elif forge == "folder":
+        doc["dirs"].append(target + "/inner")
+    elif forge == "parent":  # a file named like the folder of the one looked up
+        doc["files"].append({"path": "data/p1/d1", "size": 0, "sha256": "cd" * 32, "parts": []})
+        doc["files"].sort(key=lambda f: f["path"])
+    elif forge == "escape":
+        _entry(doc, target)["path"] = target = "data/p1/d1/../f001"
+        doc["files"].sort(key=lambda f: f["path"])
+    elif forge == "not-an-entry":
+        doc["files"][5] = [doc["files"][5]["path"]]
+    elif forge == "path-type":
+        _entry(doc, target)["path"] = 7
+    else:
+        doc["group"] = "data/p2"
+    raw, ref = _shard_bytes(doc, honest=forge not in ("parent", "escape"), layout=layout)
+    with pytest.raises(etc.FormatError, match=r"shard \w{12} of many@1 is invalid") as whole:
+        catalog.read_shard(raw, ref, "data/p1", "many@1")
+    with pytest.raises(etc.FormatError, match=r"shard \w{12} of many@1 is invalid") as one:
+        catalog.open_shard(raw, ref, "data/p1", "many@1").find(target)
+    assert "\n" not in str(one.value)

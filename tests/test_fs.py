@@ -241,6 +241,7 @@ class CountingStorage(Storage):
         super().__init__(inner.url, inner.config)
         self.inner = inner
         self.reads: list[tuple[str, int, int | None]] = []
+        self.lists: list[str] = []
         self.threads: list[str] = []
 
     def read(self, key: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
@@ -266,6 +267,7 @@ class CountingStorage(Storage):
         return self.inner.touch(key)
 
     def list(self, prefix=""):
+        self.lists.append(prefix)
         return self.inner.list(prefix)
 
     def delete(self, key):
@@ -466,6 +468,15 @@ def test_one_file_needs_the_root_and_one_shard(file_remote, make_dataset):
     # An empty folder sorts first but is listed in the group's last shard: still found.
     assert fs.ls("many@2/data/p1", detail=False)[0] == "many@2/data/p1/a-empty"
     assert fs.isdir("many@2/data/p1/a-empty/inner") and fs.ls("many@2/data/p1/a-empty/inner") == []
+
+    # The first byte of the latest version: one listing (which version is the latest), its root,
+    # one shard and one ranged read of the file's bytes; nothing else.
+    fs = CountingFS(config=file_remote.config("reader"), skip_instance_cache=True)
+    with fs.open("many/data/p1/f017.txt") as f:
+        assert f.read(1) == b"1"
+    assert fs.counting.lists == ["datasets/many/"]
+    (root, *_), (shard, _, whole), (data, _, length) = fs.counting.reads
+    assert root == manifest_key("many", 2) and shard.startswith("objects/") and whole is None and length == 5
 
 
 def test_versions_written_as_etcetera_1_are_read_whole(birds, remote):

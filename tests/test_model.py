@@ -128,6 +128,11 @@ def _manifest(files, objects=None, **extra) -> bytes:
     return gzip.compress(json.dumps(doc).encode())
 
 
+def _damaged(raw: bytes) -> bytes:
+    """Gzip whose header is intact but whose compressed data is not."""
+    return raw[:12] + bytes(b ^ 0x55 for b in raw[12:40]) + raw[40:]
+
+
 def _file(path, size=10, parts=None):
     return {"path": path, "size": size, "sha256": "b" * 64, "parts": parts if parts is not None else [["a" * 64, 0, size]]}
 
@@ -137,6 +142,7 @@ def _file(path, size=10, parts=None):
     [
         b"not gzip",
         gzip.compress(b"{not json"),
+        pytest.param(_damaged(_manifest([])), id="damaged-deflate-data"),
         _manifest([_file("../etc/passwd")]),
         _manifest([_file("/etc/passwd")]),
         _manifest([_file("data/train/../../x")]),
