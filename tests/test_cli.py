@@ -182,6 +182,27 @@ def test_version_and_help(tmp_path: Path, user: Path):
         assert "examples:" in text and f"{parser.prog} " in text.split("examples:")[1], command
 
 
+REMOTE_SIDE = ("etcetera.push", "etcetera.pull", "etcetera.remote", "etcetera.storage", "etcetera.transfer",
+               "etcetera.inspection", "etcetera.catalog", "etcetera.tags")
+
+
+def test_home_only_commands_start_without_the_remote_side(tmp_path: Path, user: Path):
+    """etc --version, list and register load neither push/pull nor the storage clients (start-up time)."""
+    (tmp_path / "ds" / "data" / "train").mkdir(parents=True)
+    (tmp_path / "ds" / "data" / "train" / "a.txt").write_text("a")
+    code = ("import sys; from etcetera.cli import main; rc = main(sys.argv[1:]); "
+            "print(' '.join(m for m in sys.modules if m.startswith('etcetera.')), file=sys.stderr); sys.exit(rc)")
+    for args in (["list"], ["register", str(tmp_path / "ds"), "ds"], ["list", "--json"], ["purge", "ds"]):
+        proc = subprocess.run([sys.executable, "-c", code, *args], env={**os.environ, "HOME": str(user)},
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        loaded = set(proc.stderr.split())
+        assert "etcetera.home" in loaded and not loaded & set(REMOTE_SIDE), (args, loaded & set(REMOTE_SIDE))
+    code = "import sys; import etcetera; print(' '.join(m for m in sys.modules if m.startswith('etcetera')))"
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+    assert "etcetera.api" in loaded and not loaded & set(REMOTE_SIDE), loaded
+
+
 def test_messages_count_in_singular_and_info_says_what_to_run(tmp_path: Path, user: Path):
     (user / ".etc.toml").write_text(f'url = "file://{tmp_path / "r"}"\n')
     (tmp_path / "one" / "data" / "train").mkdir(parents=True)

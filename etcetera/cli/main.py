@@ -6,17 +6,18 @@ import argparse
 import json
 import logging
 import sys
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from .. import __version__, api, inspection
+from .. import __version__, api
 from ..config import Config
 from ..errors import DatasetError, EtcError
 from ..home import Home
-from ..inspection import FileChange
 from ..names import parse_ref_or_tag
-from ..repository import Repository
 from . import completion
 from .format import human_bytes, plural, print_table
+
+if TYPE_CHECKING:  # diff, status and verify import `inspection` when they run: other commands start without it
+    from ..inspection import FileChange
 
 Command = Callable[[argparse.Namespace, Config], int]
 
@@ -313,7 +314,7 @@ def _need_local(ref: str, config: Config) -> None:
 
 
 def cmd_versions(args: argparse.Namespace, config: Config) -> int:
-    with Repository(config) as repo:
+    with api.Repository(config) as repo:
         found = repo.versions(args.name)
         tags = repo.tags(args.name) if found else {}
     if args.json:
@@ -368,6 +369,8 @@ def _print_changes(marked: list[tuple[str, FileChange]]) -> None:
 
 
 def cmd_diff(args: argparse.Namespace, config: Config) -> int:
+    from .. import inspection
+
     d = inspection.diff(args.old, args.new, config=config)
     if args.json:
         _emit(d.to_dict())
@@ -385,6 +388,8 @@ def cmd_diff(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    from .. import inspection
+
     st = inspection.status(args.name, config=config, verify=args.verify)
     if args.json:
         _emit(st.to_dict())
@@ -418,6 +423,8 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 def cmd_verify(args: argparse.Namespace, config: Config) -> int:
     if args.deep and not args.remote:
         raise EtcError("--deep checks remote objects: use it with -r (a local verify always re-hashes every file)")
+    from .. import inspection
+
     v = inspection.verify(args.ref, remote=args.remote, deep=args.deep, config=config)
     where = f"{v.ref} on {config.url}" if v.remote else f"local {v.name} against {v.ref}"
     what = "object" if v.remote else "file"
