@@ -13,11 +13,12 @@ import hashlib
 import logging
 import os
 import random
+import stat
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 from .errors import CutOffError, EtcError, IntegrityError, NotFoundError, TransientError
 from .manifest import FileEntry
@@ -123,28 +124,45 @@ def renew(storage: Storage, uploads: list[Upload], workers: int) -> list[Upload]
     return gone
 
 
+class _Target(NamedTuple):
+    path: str
+    offset: int  # of the segment in the file
+    mode: int  # the file's permissions
+    whole: bool  # the segment is the whole file: its writer also sets its mode and takes its stat
+
+
 @dataclass
 class _Segment:
     offset: int  # in the object
     length: int
-    targets: list[tuple[str, int]]  # (file, offset in file): identical files share a segment
+    targets: list[_Target]  # identical files share a segment
     expect: str  # sha256 of these bytes
     label: str  # the file's path in the dataset, for messages
 
 
+def file_mode(executable: bool) -> int:
+    """The permissions of a pulled file (whatever the umask)."""
+    return 0o755 if executable else 0o644
+
+
 def download(storage: Storage, files: list[FileEntry], root: Path, dataset: str,
-             workers: int, progress: Progress) -> None:
+             workers: int, progress: Progress, stats: dict[str, os.stat_result] | None = None) -> None:
     """Write every file of `files` under `root` from `storage` (the remote's objects), verifying
-    each byte range against its hash."""
+    each byte range against its hash.
+
+    With `stats`, a file written by one ranged read (all but the chunked ones) is also given its
+    mode (`file_mode`) by the worker that wrote it, which puts its final stat in `stats` under its
+    path (f"{root}/{f.path}"): pulling many small files then costs no chmod and stat by path after.
+    Other files are left for the caller to set and stat."""
     by_object: dict[str, list[_Segment]] = {}
     seen: dict[tuple[str, int, int], _Segment] = {}
 
-    def add(obj: str, offset: int, length: int, target: str, target_offset: int, expect: str, label: str) -> None:
+    def add(obj: str, offset: int, length: int, target: _Target, expect: str, label: str) -> None:
         seg = seen.get((obj, offset, length))
         if seg is None:
             seg = seen[(obj, offset, length)] = _Segment(offset, length, [], expect, label)
             by_object.setdefault(obj, []).append(seg)
-        seg.targets.append((target, target_offset))
+        seg.targets.append(target)
 
     folders: set[str] = set()
     for f in files:
@@ -158,13 +176,14 @@ def download(storage: Storage, files: list[FileEntry], root: Path, dataset: str,
             continue
         # Files are created by the workers that fill them (see _RangeTask), so creating
         # thousands of small files overlaps the transfers instead of preceding them.
+        mode = file_mode(f.executable)
         if len(f.parts) == 1:
             p = f.parts[0]
-            add(p.obj, p.offset, p.length, target, 0, f.sha256, f.path)
+            add(p.obj, p.offset, p.length, _Target(target, 0, mode, stats is not None), f.sha256, f.path)
         else:
             pos = 0
             for p in f.parts:
-                add(p.obj, 0, p.length, target, pos, p.obj, f.path)
+                add(p.obj, 0, p.length, _Target(target, pos, mode, False), p.obj, f.path)
                 pos += p.length
     tasks = []
     for obj, segments in by_object.items():
@@ -173,11 +192,11 @@ def download(storage: Storage, files: list[FileEntry], root: Path, dataset: str,
         for seg in segments:
             if batch and (seg.offset - (batch[-1].offset + batch[-1].length) > COALESCE_GAP
                           or seg.offset + seg.length - batch[0].offset > MAX_RANGE):
-                tasks.append(_RangeTask(storage, obj, batch, dataset, progress))
+                tasks.append(_RangeTask(storage, obj, batch, dataset, progress, stats))
                 batch = []
             batch.append(seg)
         if batch:
-            tasks.append(_RangeTask(storage, obj, batch, dataset, progress))
+            tasks.append(_RangeTask(storage, obj, batch, dataset, progress, stats))
     tasks.sort(key=lambda t: -t.length)
     run_parallel(tasks, workers)
 
@@ -185,8 +204,10 @@ def download(storage: Storage, files: list[FileEntry], root: Path, dataset: str,
 class _RangeTask:
     """One ranged read of an object, scattered into the files it holds, each verified."""
 
-    def __init__(self, storage: Storage, obj: str, batch: list[_Segment], dataset: str, progress: Progress):
+    def __init__(self, storage: Storage, obj: str, batch: list[_Segment], dataset: str, progress: Progress,
+                 stats: dict[str, os.stat_result] | None = None):
         self.storage, self.obj, self.batch, self.dataset, self.progress = storage, obj, batch, dataset, progress
+        self.stats = stats
         self.start = batch[0].offset
         self.length = batch[-1].offset + batch[-1].length - self.start
 
@@ -225,7 +246,7 @@ class _RangeTask:
             pos = self.start  # object offset of buf[0]
             for seg in self.batch:
                 hasher = hashlib.sha256()
-                fds = [(os.open(t, os.O_WRONLY | os.O_CREAT, 0o644), off) for t, off in seg.targets]
+                fds = [(os.open(t.path, os.O_WRONLY | os.O_CREAT, t.mode), t.offset) for t in seg.targets]
                 try:
                     written = 0
                     while written < seg.length:
@@ -245,11 +266,17 @@ class _RangeTask:
                             os.pwrite(fd, piece, off + written)
                         written += len(piece)
                         buf, pos = buf[len(piece):], pos + len(piece)
+                    if hasher.hexdigest() != seg.expect:
+                        raise _Corrupt(seg.label)
+                    for (fd, _), t in zip(fds, seg.targets):
+                        if t.whole:  # written for good: its stat is final once its mode is
+                            st = os.fstat(fd)
+                            if stat.S_IMODE(st.st_mode) != t.mode:  # a umask other than 022, or a retry
+                                os.fchmod(fd, t.mode)
+                            self.stats[t.path] = st  # type: ignore[index]
                 finally:
                     for fd, _ in fds:
                         os.close(fd)
-                if hasher.hexdigest() != seg.expect:
-                    raise _Corrupt(seg.label)
                 self.progress.update(seg.length)
                 credited += seg.length
         except NotFoundError:

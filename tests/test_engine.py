@@ -113,3 +113,40 @@ def test_escaping_paths_are_refused_by_manifests_and_file_remotes(path, file_rem
 def test_ordinary_paths_pass(path):
     assert not escapes(path)
     assert check_rel_path(path) == path
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002, 0o000])
+def test_pulled_files_have_exact_modes_and_true_records_whatever_the_umask(file_remote, make_dataset, umask):
+    """Files are 0o644 or 0o755 whatever the umask (most get their mode from the worker that wrote
+    them), and every record holds the file's real stat: the next pull and push trust it."""
+    import os
+    import stat
+
+    from etcetera.dataset import scan_files
+    from etcetera.home import same_stat
+    from etcetera.packing import CHUNK
+
+    same = os.urandom(3000)
+    src = make_dataset("modes", {"train/plain.bin": os.urandom(5000), "train/run.sh": b"#!/bin/sh\n",
+                                 "train/empty": b"", "train/x_empty": b"", "test/same": same, "test/x_same": same,
+                                 "test/x_big.bin": os.urandom(CHUNK + 10)})
+    for rel in ("train/run.sh", "train/x_empty", "test/x_same", "test/x_big.bin"):
+        os.chmod(src / "data" / rel, 0o755)
+    a = file_remote.config("a")
+    etc.register(src, config=a)
+    etc.push("modes", config=a)
+    b = file_remote.config("b")
+    old = os.umask(umask)
+    try:
+        ds = etc.pull("modes", config=b)
+    finally:
+        os.umask(old)
+    files, _ = scan_files(ds.path)
+    assert len(files) == 7
+    state = Home(b.home_path).load_state("modes")
+    for f in files:
+        mode = stat.S_IMODE(os.stat(ds.path / f.rel).st_mode)
+        assert mode == (0o755 if "run.sh" in f.rel or "/x_" in f.rel else 0o644), (f.rel, oct(mode))
+        assert same_stat(state.files[f.rel], f), f.rel
+    assert etc.pull_report("modes", config=b).up_to_date
+    assert etc.verify("modes", config=b).ok
