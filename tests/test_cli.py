@@ -203,6 +203,27 @@ def test_home_only_commands_start_without_the_remote_side(tmp_path: Path, user: 
     assert "etcetera.api" in loaded and not loaded & set(REMOTE_SIDE), loaded
 
 
+@pytest.mark.parametrize("argv", [
+    ["list"], ["ls", "-r", "--json"], ["-q", "push", "birds", "-f", "--from", "dir"], ["--config", "list", "list"],
+    ["--conf=x.toml", "-v", "pull", "birds@3", "-p", "a", "b", "-p", "c"], ["-qv", "register", "./d"],
+    ["tag", "--delete", "birds", "stable"], ["gc", "-n", "--grace", "2"], ["verify", "b", "-r", "--deep"],
+    ["completion", "zsh"], ["push"], ["pull", "--bogus"], ["list", "extra"], ["--bogus", "list"], ["lst"],
+    ["--config"], ["--", "list"], ["completion", "fish"], ["-q"], [],
+])
+def test_parsing_only_the_named_command_is_the_full_parse(argv, capsys):
+    """`main` defines the arguments of the command the line names alone (start-up time): the
+    result, or the error and its message, is what the full parser gives."""
+    from etcetera.cli.main import _named_command, _parser
+
+    def parse(parser):
+        try:
+            return vars(parser.parse_args(argv)), None
+        except SystemExit as exc:
+            return None, (exc.code, capsys.readouterr().err)
+
+    assert parse(_parser(_named_command(argv))) == parse(_parser())
+
+
 def test_messages_count_in_singular_and_info_says_what_to_run(tmp_path: Path, user: Path):
     (user / ".etc.toml").write_text(f'url = "file://{tmp_path / "r"}"\n')
     (tmp_path / "one" / "data" / "train").mkdir(parents=True)
