@@ -110,7 +110,7 @@ def _pull_version(home: Home, remote: Remote, name: str, target: int, doc: Versi
                 entries = doc.entries(group)
                 while batch := entries.upto_count(BATCH):
                     n, r = _fetch_batch(remote, batch, local, staged, f"{name}@{target}", workers, bar, records,
-                                        index if exists else None)
+                                        index if exists else None, group)
                     nbytes += n
                     reused += r
                 dirs.extend(entries.dirs)
@@ -189,9 +189,10 @@ class _LocalGroup:
 
 
 def _fetch_batch(remote: Remote, batch: list[FileEntry], local: _LocalGroup | None, staged: Path, where: str,
-                 workers: int, bar: Progress, records: RecordsWriter, index: _LocalIndex | None) -> tuple[int, int]:
-    """Link what the local copy already has, download the rest, set modes and record each file.
-    Returns (bytes downloaded, files reused)."""
+                 workers: int, bar: Progress, records: RecordsWriter, index: _LocalIndex | None,
+                 group: str) -> tuple[int, int]:
+    """Link what the local copy already has, download the rest, set modes and record each file
+    (all of `group`).  Returns (bytes downloaded, files reused)."""
     reusable: dict[str, Path] = {}
     if local is not None:
         for f, sha in local.upto(batch[-1].path):
@@ -218,7 +219,8 @@ def _fetch_batch(remote: Remote, batch: list[FileEntry], local: _LocalGroup | No
             os.chmod(target, file_mode(fe.executable))
             st = os.stat(target)
         chunks = [p.obj for p in fe.parts] if len(fe.parts) > 1 else None
-        records.add(fe.path, FileRecord(st.st_size, st.st_mtime_ns, st.st_ino, fe.sha256, chunks, fe.executable))
+        records.add(fe.path, FileRecord(st.st_size, st.st_mtime_ns, st.st_ino, fe.sha256, chunks, fe.executable),
+                    group)
     return sum(f.size for f in to_fetch), reused
 
 
