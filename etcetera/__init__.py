@@ -41,7 +41,7 @@ _LAZY = {
 }
 # Operations named like a submodule: etcetera.push is the function, also after the module
 # etcetera.push is first imported (importlib.import_module("etcetera.push") gives the module).
-_OPERATIONS = {"dataset": dataset, "pull": pull, "push": push, "tags": tags}
+_OPERATIONS = frozenset({"dataset", "pull", "push", "tags"})
 
 
 def __getattr__(name: str) -> _Any:
