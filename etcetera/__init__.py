@@ -5,6 +5,10 @@
     ds["train"]  # pathlib.Path
 """
 
+import sys as _sys
+import types as _types
+from typing import TYPE_CHECKING as _TYPE_CHECKING, Any as _Any
+
 from .version import __version__  # noqa: F401
 from .config import Config
 from .dataset import Dataset
@@ -22,12 +26,47 @@ from .errors import (
     TransientError,
 )
 from .names import Ref, check_name, check_tag, dataset_uri, parse_ref, parse_ref_or_tag
-from .inspection import Diff, FileChange, Problem, Status, Verification, diff, status, verify
-from .api import (
-    PullReport, PushReport, TagChange, create, dataset, info, ls, open, pull, pull_report, purge, push, push_report, register,
-    tag, tags, versions,
-)
-from .repository import Repository
+from .api import create, dataset, info, ls, open, pull, pull_report, purge, push, push_report, register, tag, tags, versions
+
+if _TYPE_CHECKING:
+    from .api import PullReport, PushReport, Repository, TagChange
+    from .inspection import Diff, FileChange, Problem, Status, Verification, diff, status, verify
+
+# Loaded on first use (PEP 562), so that `import etcetera` and the commands on the home alone
+# (etc list, etc register) do not load the push, pull, remote and inspection machinery.
+_LAZY = {
+    **dict.fromkeys(["PullReport", "PushReport", "Repository", "TagChange"], "api"),
+    **dict.fromkeys(["Diff", "FileChange", "Problem", "Status", "Verification", "diff", "status", "verify"],
+                    "inspection"),
+}
+# Operations named like a submodule: etcetera.push is the function, also after the module
+# etcetera.push is first imported (importlib.import_module("etcetera.push") gives the module).
+_OPERATIONS = frozenset({"dataset", "pull", "push", "tags"})
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(_types.ModuleType):
+    def __setattr__(self, name: str, value: _Any) -> None:
+        if name in _OPERATIONS and isinstance(value, _types.ModuleType):
+            return  # the import system binding a submodule loaded later: the operation keeps its name
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "Config", "Dataset", "Repository", "open", "dataset", "register", "create", "purge", "ls", "versions", "info", "push", "pull",

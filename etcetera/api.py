@@ -9,79 +9,103 @@ calls may keep one `Repository` open instead.
 from __future__ import annotations
 
 import os
-from typing import IO, Any, Sequence
+from typing import IO, TYPE_CHECKING, Any, Sequence
 
 from .config import Config
 from .dataset import Dataset
 from .errors import EtcError
-from .gc import GcReport
 from .names import parse_ref_or_tag
-from .pull import PullReport
-from .push import PushReport
-from .repository import Repository
-from .tags import TagChange
+
+if TYPE_CHECKING:
+    from .gc import GcReport
+    from .pull import PullReport
+    from .push import PushReport
+    from .repository import Repository
+    from .tags import TagChange
+
+# Imported on first use (PEP 562): `import etcetera` and the home-only commands do not load the
+# push, pull and remote machinery.
+_LAZY = {"GcReport": "gc", "PullReport": "pull", "PushReport": "push", "Repository": "repository",
+         "TagChange": "tags"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __package__), name)
+    globals()[name] = value
+    return value
+
+
+def _open(config: Config | None) -> Repository:
+    from .repository import Repository
+
+    return Repository(config)
 
 
 def dataset(name: str, auto_pull: bool = False, config: Config | None = None) -> Dataset:
     """The local dataset `name` (or `name@version`); with auto_pull, fetch it when it is not here."""
-    with Repository(config) as repo:
+    with _open(config) as repo:
         return repo.dataset(name, auto_pull)
 
 
 def register(path: str | os.PathLike, name: str | None = None, *, config: Config | None = None,
              force: bool = False) -> Dataset:
     """Copy the dataset folder `path` into the home as `name` (default: the folder's name)."""
-    with Repository(config) as repo:
+    with _open(config) as repo:
         return repo.register(path, name, force=force)
 
 
 def create(name: str, partitions: Sequence[str] = ("train", "test"), *, config: Config | None = None,
            force: bool = False) -> Dataset:
     """An empty dataset with the given partition folders, ready to fill."""
-    with Repository(config) as repo:
+    with _open(config) as repo:
         return repo.create(name, partitions, force=force)
 
 
 def purge(name: str, *, config: Config | None = None) -> None:
     """Delete the local copy of `name` (the remote is untouched)."""
-    with Repository(config) as repo:
+    with _open(config) as repo:
         repo.purge(name)
 
 
 def ls(remote: bool = False, *, config: Config | None = None) -> list[str]:
     """Names of local datasets, or of the remote's datasets."""
-    with Repository(config) as repo:
+    with _open(config) as repo:
         return repo.ls(remote)
 
 
 def list_local(config: Config) -> dict[str, int | None]:
     """Local datasets with the version each copy is at (None: not pushed)."""
-    with Repository(config) as repo:
+    with _open(config) as repo:
         return repo.list_local()
 
 
 def list_remote(config: Config) -> dict[str, int | None]:
     """Remote datasets with their latest version (None: a 0.0.x archive)."""
-    with Repository(config) as repo:
+    with _open(config) as repo:
         return repo.list_remote()
 
 
 def versions(name: str, *, config: Config | None = None) -> list[int]:
     """The remote's versions of `name`, newest first."""
-    with Repository(config) as repo:
+    with _open(config) as repo:
         return repo.versions(name)
 
 
 def info(ref: str, *, remote: bool = False, config: Config | None = None) -> dict[str, Any]:
     """Summary of a dataset: partitions with file counts and bytes, version, and for remote
     versions when and by whom it was pushed."""
-    with Repository(config) as repo:
+    with _open(config) as repo:
         return repo.info(ref, remote=remote)
 
 
 def tags(name: str, *, config: Config | None = None) -> dict[str, int]:
     """The remote's tags of `name` with the version each points at, sorted by tag."""
-    with Repository(config) as repo:
+    with _open(config) as repo:
         return repo.tags(name)
 
 
@@ -89,13 +113,13 @@ def tag(ref: str, tag: str, *, delete: bool = False, config: Config | None = Non
     """Point `tag` at the version `ref` names ("birds@3", "birds@other-tag", "birds@latest"), or
     with `delete` remove it (`ref` is then the name); returns what changed.  A tag moved by
     someone else meanwhile raises ConflictError and changes nothing."""
-    with Repository(config) as repo:
+    with _open(config) as repo:
         return repo.tag(ref, tag, delete=delete)
 
 
 def gc(*, config: Config | None = None, grace_hours: float | None = None, dry_run: bool = False) -> GcReport:
     """Delete remote objects that no version references and that are older than the grace period."""
-    with Repository(config) as repo:
+    with _open(config) as repo:
         return repo.gc(grace_hours=grace_hours, dry_run=dry_run)
 
 
@@ -114,7 +138,7 @@ def push(name: str, *, config: Config | None = None, force: bool = False, quiet:
 def push_report(name: str, *, config: Config | None = None, force: bool = False,
                 quiet: bool | None = None, source: str | os.PathLike | None = None) -> PushReport:
     """`push`, with what it did: the version, the files and the bytes uploaded."""
-    with Repository(config) as repo:
+    with _open(config) as repo:
         return repo.push_report(name, force=force, quiet=quiet, source=source)
 
 
@@ -127,7 +151,7 @@ def pull(ref: str, *, config: Config | None = None, force: bool = False,
 def pull_report(ref: str, *, config: Config | None = None, force: bool = False,
                 partitions: Sequence[str] | None = None, quiet: bool | None = None) -> PullReport:
     """`pull`, with what it did: the files reused and the bytes downloaded."""
-    with Repository(config) as repo:
+    with _open(config) as repo:
         return repo.pull_report(ref, force=force, partitions=partitions, quiet=quiet)
 
 

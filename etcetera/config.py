@@ -6,9 +6,7 @@ read implicitly except by `Config.load()`.
 
 from __future__ import annotations
 
-import json
 import os
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -126,6 +124,8 @@ class Config:
         if isinstance(creds, dict):
             return creds
         if isinstance(creds, str) and creds.lstrip().startswith("{"):
+            import json
+
             try:
                 return json.loads(creds)
             except ValueError:
@@ -180,6 +180,8 @@ class Config:
             return cls()
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read config file {file}: {exc.__class__.__name__}") from None
+        import tomllib  # only a configuration file needs the parser (`etc --version` starts without it)
+
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

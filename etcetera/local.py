@@ -10,7 +10,6 @@ from typing import Sequence
 from .dataset import Dataset, validate_dataset_dir
 from .errors import DatasetError
 from .home import Home, State
-from .localcopy import copy_tree
 from .names import check_name
 
 
@@ -19,6 +18,8 @@ def register(home: Home, path: str | os.PathLike, name: str | None = None, *, fo
 
     Every file is hashed as it is copied, and the copy's content ids are kept as the state's hash
     cache, so the push that follows does not read the copy again to hash it."""
+    from .localcopy import copy_tree  # hashlib and threads: only this command needs them
+
     src = Path(path).expanduser().absolute()
     name = check_name(name if name is not None else src.name)
     validate_dataset_dir(src)

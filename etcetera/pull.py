@@ -24,7 +24,7 @@ from .packing import hash_file
 from .progress import Progress
 from .remote import Remote, VersionReader
 from .spill import spill_db
-from .transfer import download
+from .transfer import download, file_mode
 
 log = logging.getLogger("etcetera")
 
@@ -110,7 +110,7 @@ def _pull_version(home: Home, remote: Remote, name: str, target: int, doc: Versi
                 entries = doc.entries(group)
                 while batch := entries.upto_count(BATCH):
                     n, r = _fetch_batch(remote, batch, local, staged, f"{name}@{target}", workers, bar, records,
-                                        index if exists else None)
+                                        index if exists else None, group)
                     nbytes += n
                     reused += r
                 dirs.extend(entries.dirs)
@@ -189,9 +189,10 @@ class _LocalGroup:
 
 
 def _fetch_batch(remote: Remote, batch: list[FileEntry], local: _LocalGroup | None, staged: Path, where: str,
-                 workers: int, bar: Progress, records: RecordsWriter, index: _LocalIndex | None) -> tuple[int, int]:
-    """Link what the local copy already has, download the rest, set modes and record each file.
-    Returns (bytes downloaded, files reused)."""
+                 workers: int, bar: Progress, records: RecordsWriter, index: _LocalIndex | None,
+                 group: str) -> tuple[int, int]:
+    """Link what the local copy already has, download the rest, set modes and record each file
+    (all of `group`).  Returns (bytes downloaded, files reused)."""
     reusable: dict[str, Path] = {}
     if local is not None:
         for f, sha in local.upto(batch[-1].path):
@@ -209,13 +210,17 @@ def _fetch_batch(remote: Remote, batch: list[FileEntry], local: _LocalGroup | No
             reused += 1
         else:
             to_fetch.append(fe)
-    download(remote.objects, to_fetch, staged, where, workers, bar)
+    written: dict[str, os.stat_result] = {}  # files the download gave their mode, with their stat
+    download(remote.objects, to_fetch, staged, where, workers, bar, written)
     for fe in batch:
         target = f"{staged}/{fe.path}"
-        os.chmod(target, 0o755 if fe.executable else 0o644)
-        st = os.stat(target)
+        st = written.get(target)
+        if st is None:  # linked from the local copy, empty, or chunked
+            os.chmod(target, file_mode(fe.executable))
+            st = os.stat(target)
         chunks = [p.obj for p in fe.parts] if len(fe.parts) > 1 else None
-        records.add(fe.path, FileRecord(st.st_size, st.st_mtime_ns, st.st_ino, fe.sha256, chunks, fe.executable))
+        records.add(fe.path, FileRecord(st.st_size, st.st_mtime_ns, st.st_ino, fe.sha256, chunks, fe.executable),
+                    group)
     return sum(f.size for f in to_fetch), reused
 
 

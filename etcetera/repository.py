@@ -15,24 +15,26 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from . import local
 from .config import Config
-from .catalog import OUTSIDE
 from .dataset import Dataset, validate_dataset_dir
 from .errors import DatasetError, EtcError, NotFoundError
 from .home import Home
 from .names import check_name, check_tag, parse_ref_or_tag
-from .pull import PullReport, pull, wanted_partitions
-from .push import PushReport, push, require_local
-from .remote import Remote
-from .storage import open_storage
-from . import tags as _tags
-from .tags import TagChange
 
+# The remote side (push, pull, tags, storage clients) is imported by the operations that use it:
+# the home-only ones (list, register, create, purge) then start without it.
 if TYPE_CHECKING:
     from .gc import GcReport
+    from .pull import PullReport
+    from .push import PushReport
+    from .remote import Remote
+    from .tags import TagChange
 
 
 def open_remote(config: Config) -> Remote:
     """The remote `config.url` names, with a new storage client."""
+    from .remote import Remote
+    from .storage import open_storage
+
     return Remote(open_storage(config))
 
 
@@ -89,7 +91,9 @@ class Repository:
         parsed = parse_ref_or_tag(ref)
         if parsed.tag is None:
             return parsed.name, parsed.version
-        return parsed.name, _tags.resolve(self.remote, parsed)
+        from .tags import resolve
+
+        return parsed.name, resolve(self.remote, parsed)
 
     def dataset(self, name: str, auto_pull: bool = False) -> Dataset:
         """The local dataset `name` (or `name@version`, `name@TAG`); with auto_pull, fetch it when
@@ -161,6 +165,8 @@ class Repository:
             out = ds.summary()
             out["path"] = str(ds.path)
             return out
+        from .catalog import OUTSIDE
+
         r = self.remote
         version = version or r.latest(name)
         if version is None:
@@ -173,20 +179,24 @@ class Repository:
 
     def tags(self, name: str) -> dict[str, int]:
         """The remote's tags of `name` with the version each points at, sorted by tag."""
-        return _tags.tags(self.remote, check_name(name))
+        from .tags import tags
+
+        return tags(self.remote, check_name(name))
 
     def tag(self, ref: str, tag: str, *, delete: bool = False) -> TagChange:
         """Point `tag` at the version `ref` names (`name@3`, `name@other-tag`, `name@latest`), or
         with `delete` remove it (`ref` is then the name).  Two people moving one tag at once: one
         wins, the other gets a ConflictError and nothing changes."""
+        from .tags import delete_tag, set_tag
+
         parsed = parse_ref_or_tag(ref)
         check_tag(tag)  # before any remote access: bad input changes nothing
         self.remote.require_writable("tag")
         if delete:
             if parsed.version is not None or parsed.tag is not None:
                 raise EtcError(f"a tag is deleted by name: etc tag --delete {parsed.name} {tag}")
-            return _tags.delete_tag(self.remote, parsed.name, tag)
-        return _tags.set_tag(self.remote, parsed, tag)
+            return delete_tag(self.remote, parsed.name, tag)
+        return set_tag(self.remote, parsed, tag)
 
     def gc(self, *, grace_hours: float | None = None, dry_run: bool = False) -> "GcReport":
         """Delete remote objects that no version references and that are older than the grace period."""
@@ -205,6 +215,8 @@ class Repository:
     def push_report(self, name: str, *, force: bool = False, quiet: bool | None = None,
                     source: str | os.PathLike | None = None) -> PushReport:
         """`push`, with what it did: the version, the files and the bytes uploaded."""
+        from .push import push, require_local
+
         check_name(name)
         if source is None:
             require_local(self.home, name)
@@ -222,6 +234,8 @@ class Repository:
     def pull_report(self, ref: str, *, force: bool = False, partitions: Sequence[str] | None = None,
                     quiet: bool | None = None) -> PullReport:
         """`pull`, with what it did: the files reused and the bytes downloaded."""
+        from .pull import pull, wanted_partitions
+
         wanted = wanted_partitions(partitions)
         name, version = self.resolve(ref)
         return pull(self.home, self.remote, name, version, workers=self.config.worker_count, force=force,

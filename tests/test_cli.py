@@ -182,6 +182,48 @@ def test_version_and_help(tmp_path: Path, user: Path):
         assert "examples:" in text and f"{parser.prog} " in text.split("examples:")[1], command
 
 
+REMOTE_SIDE = ("etcetera.push", "etcetera.pull", "etcetera.remote", "etcetera.storage", "etcetera.transfer",
+               "etcetera.inspection", "etcetera.catalog", "etcetera.tags")
+
+
+def test_home_only_commands_start_without_the_remote_side(tmp_path: Path, user: Path):
+    """etc --version, list and register load neither push/pull nor the storage clients (start-up time)."""
+    (tmp_path / "ds" / "data" / "train").mkdir(parents=True)
+    (tmp_path / "ds" / "data" / "train" / "a.txt").write_text("a")
+    code = ("import sys; from etcetera.cli import main; rc = main(sys.argv[1:]); "
+            "print(' '.join(m for m in sys.modules if m.startswith('etcetera.')), file=sys.stderr); sys.exit(rc)")
+    for args in (["list"], ["register", str(tmp_path / "ds"), "ds"], ["list", "--json"], ["purge", "ds"]):
+        proc = subprocess.run([sys.executable, "-c", code, *args], env={**os.environ, "HOME": str(user)},
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        loaded = set(proc.stderr.split())
+        assert "etcetera.home" in loaded and not loaded & set(REMOTE_SIDE), (args, loaded & set(REMOTE_SIDE))
+    code = "import sys; import etcetera; print(' '.join(m for m in sys.modules if m.startswith('etcetera')))"
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+    assert "etcetera.api" in loaded and not loaded & set(REMOTE_SIDE), loaded
+
+
+@pytest.mark.parametrize("argv", [
+    ["list"], ["ls", "-r", "--json"], ["-q", "push", "birds", "-f", "--from", "dir"], ["--config", "list", "list"],
+    ["--conf=x.toml", "-v", "pull", "birds@3", "-p", "a", "b", "-p", "c"], ["-qv", "register", "./d"],
+    ["tag", "--delete", "birds", "stable"], ["gc", "-n", "--grace", "2"], ["verify", "b", "-r", "--deep"],
+    ["completion", "zsh"], ["push"], ["pull", "--bogus"], ["list", "extra"], ["--bogus", "list"], ["lst"],
+    ["--config"], ["--", "list"], ["completion", "fish"], ["-q"], [],
+])
+def test_parsing_only_the_named_command_is_the_full_parse(argv, capsys):
+    """`main` defines the arguments of the command the line names alone (start-up time): the
+    result, or the error and its message, is what the full parser gives."""
+    from etcetera.cli.main import _named_command, _parser
+
+    def parse(parser):
+        try:
+            return vars(parser.parse_args(argv)), None
+        except SystemExit as exc:
+            return None, (exc.code, capsys.readouterr().err)
+
+    assert parse(_parser(_named_command(argv))) == parse(_parser())
+
+
 def test_messages_count_in_singular_and_info_says_what_to_run(tmp_path: Path, user: Path):
     (user / ".etc.toml").write_text(f'url = "file://{tmp_path / "r"}"\n')
     (tmp_path / "one" / "data" / "train").mkdir(parents=True)

@@ -115,6 +115,27 @@ def test_dataset_api(tmp_path, make_dataset):
     assert etc.ls(config=cfg) == ["ds"]
 
 
+def test_public_names_are_loaded_on_first_use():
+    """The operations and classes `import etcetera` loads lazily are the same objects as before, and
+    an operation named like a submodule (push, pull, tags, dataset) stays the function once that
+    submodule is imported."""
+    import importlib
+
+    from etcetera import api, inspection, repository
+
+    for name in etc.__all__:
+        assert getattr(etc, name) is not None, name
+    assert etc.Repository is repository.Repository and etc.PullReport is api.PullReport
+    assert etc.diff is inspection.diff and etc.Status is inspection.Status
+    for name in ("push", "pull", "tags", "dataset"):
+        module = importlib.import_module(f"etcetera.{name}")
+        assert getattr(etc, name) is getattr(api, name) and callable(getattr(etc, name)), name
+        assert module.__name__ == f"etcetera.{name}"
+    assert {"Repository", "diff", "push"} <= set(dir(etc))
+    with pytest.raises(AttributeError):
+        etc.no_such_name
+
+
 def test_auto_pull(tmp_path, make_dataset, file_remote):
     a = file_remote.config("a")
     etc.register(make_dataset("ap"), config=a)

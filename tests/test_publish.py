@@ -69,6 +69,23 @@ def test_register_records_the_content_ids_of_the_copy(file_remote, varied):
     assert _contents(etc.pull("v", config=file_remote.config("other")).path) == _contents(varied)
 
 
+@pytest.mark.parametrize("sizes", [[0, 1, 4096], [(1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 7]],
+                         ids=["small files, copied inline", "around the 1 MiB read, copied by the pool"])
+def test_register_copies_and_hashes_every_size_exactly(file_remote, make_dataset, sizes):
+    """A file read whole in one read, one that needs more reads, and runs copied by the walking
+    thread or the pool: the same bytes, mtimes and modes, and content ids equal to a re-hash."""
+    src = make_dataset("sizes", {f"train/f{i}.bin": os.urandom(n) for i, n in enumerate(sizes)})
+    os.chmod(src / "data" / "train" / "f1.bin", 0o755)
+    before = _snapshot(src)
+    ds = etc.register(src, "sizes", config=file_remote.config())
+    assert _snapshot(ds.path) == before
+    state = Home(Path(file_remote.config().home_path)).load_state("sizes")
+    files, _ = scan_files(ds.path)
+    assert sorted(f.size for f in files) == sorted(sizes)
+    for f in files:
+        assert state.cached_hash(f) == hash_file(ds.path / f.rel, f.size), f.rel
+
+
 def test_push_after_register_uses_the_hash_cache(file_remote, make_dataset):
     """The push does not read the copy to hash it: a byte changed behind an unchanged stat (size,
     mtime, inode) is not noticed, which proves the cached content id was used."""

@@ -6,30 +6,47 @@ import argparse
 import json
 import logging
 import sys
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
 
-from .. import __version__, api, inspection
+from .. import __version__, api
 from ..config import Config
 from ..errors import DatasetError, EtcError
 from ..home import Home
-from ..inspection import FileChange
 from ..names import parse_ref_or_tag
-from ..repository import Repository
 from . import completion
 from .format import human_bytes, plural, print_table
+
+if TYPE_CHECKING:  # diff, status and verify import `inspection` when they run: other commands start without it
+    from ..inspection import FileChange
 
 Command = Callable[[argparse.Namespace, Config], int]
 
 
+class _Unbuilt:
+    """Stands for the parser of a command the command line does not name: its arguments are not defined."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def set_defaults(self, **kwargs: Any) -> None:
+        pass
+
+
 def _command(sub: argparse._SubParsersAction, name: str, summary: str, examples: str,
-             aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
-    """A subcommand whose --help shows `summary` and, below the arguments, its examples."""
+             aliases: Sequence[str] = (), only: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand whose --help shows `summary` and, below the arguments, its examples; with
+    `only` naming another command, a stand-in (see `_parser`)."""
+    if only is not None and only != name and only not in aliases:
+        return _Unbuilt()  # type: ignore[return-value]
     return sub.add_parser(name, aliases=list(aliases), help=summary, description=summary[0].upper() + summary[1:] + ".",
                           epilog="examples:\n" + examples.strip("\n"),
                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The `etc` parser; with `only`, one that defines the arguments of that command alone, which
+    parses a command line naming it the same way in a tenth of the time (building every command's
+    parser is most of argparse's cost at start-up)."""
     parser = argparse.ArgumentParser(
         prog="etc", description="Share versioned datasets through S3, GCS or a folder.",
         epilog="examples:\n  etc register ./birds\n  etc push birds\n  etc pull birds@3\n"
@@ -47,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
   etc register ./birds          # the local dataset 'birds'
   etc register ./export birds   # the folder ./export as 'birds'
   etc register ./birds -f       # replace the local 'birds' with the folder's content
-""")
+""", only=only)
     p.add_argument("dir", metavar="DIR", help="a dataset folder: data/<partition>/..., optional meta.json; "
                                               "it is copied, never modified")
     p.add_argument("name", metavar="NAME", nargs="?", help="the dataset's name (default: the folder's name)")
@@ -57,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     p = _command(sub, "list", "list local datasets (or remote ones with -r)", """
   etc list        # local datasets and the version each is based on
   etc list -r     # the remote's datasets with their latest version
-""", aliases=["ls"])
+""", aliases=["ls"], only=only)
     p.add_argument("-r", "--remote", action="store_true", help="list the remote's datasets")
     p.add_argument("--names", action="store_true", help="print only the names, one a line (for scripts and "
                                                          "shell completion)")
@@ -68,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
   etc push birds      # publish the local 'birds' as birds@N+1 (nothing if unchanged)
   etc push birds -f   # publish even though someone else pushed a newer version meanwhile
   etc push birds --from ./export   # publish the folder ./export as birds@N+1, without copying it
-""")
+""", only=only)
     p.add_argument("name", metavar="NAME", help="a dataset in the local home (etc list shows them), or one "
                                                  "last pushed --from a folder")
     p.add_argument("-f", "--force", action="store_true", help="publish even if someone pushed meanwhile")
@@ -84,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
   etc pull birds@stable       # the version the tag 'stable' points at
   etc pull birds -p train     # only the partition 'train'
   etc pull birds -f           # discard local changes
-""")
+""", only=only)
     p.add_argument("ref", metavar="NAME[@VERSION]", help="a dataset on the remote, optionally @version or @tag "
                                                          "(etc versions NAME lists them)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite local changes")
@@ -95,14 +112,14 @@ def _parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "purge", "delete the local copy of a dataset", """
   etc purge birds     # the remote's versions stay
-""")
+""", only=only)
     p.add_argument("name", metavar="NAME", help="a dataset in the local home")
     p.set_defaults(func=cmd_purge)
 
     p = _command(sub, "create", "create an empty dataset with partition folders", """
   etc create birds                  # data/train and data/test
   etc create birds -p a b c         # data/a, data/b and data/c
-""")
+""", only=only)
     p.add_argument("name", metavar="NAME", help="the new dataset's name")
     p.add_argument("-p", "--partition", dest="partitions", action="append", nargs="+", metavar="PARTITION",
                    help="partition names (default: train test)")
@@ -113,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
   etc info birds          # the local copy
   etc info birds -r       # the remote's latest version
   etc info birds@3 -r     # version 3 on the remote
-""")
+""", only=only)
     p.add_argument("ref", metavar="NAME[@VERSION]", help="a dataset; @VERSION with -r picks a remote version")
     p.add_argument("-r", "--remote", action="store_true", help="describe the remote's version")
     _json_option(p)
@@ -121,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "versions", "list the remote's versions of a dataset, newest first, with their tags", """
   etc versions birds
-""")
+""", only=only)
     p.add_argument("name", metavar="NAME", help="a dataset on the remote (etc list -r shows them)")
     _json_option(p)
     p.set_defaults(func=cmd_versions)
@@ -130,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
   etc tag birds@3 stable          # birds@stable is birds@3 (etc pull birds@stable, etc.dataset("birds@stable"))
   etc tag birds@latest stable     # move it to the newest version
   etc tag --delete birds stable   # remove the tag; the version stays
-""")
+""", only=only)
     p.add_argument("ref", metavar="NAME@VERSION", help="the version to tag: NAME@N, NAME@OTHER-TAG or NAME@latest "
                                                        "(with --delete: NAME)")
     p.add_argument("tag", metavar="TAG", help="the tag: letters, digits, '.', '_', '-'; not all digits, not 'latest'")
@@ -143,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
   etc diff birds@3            # birds@3 against the local copy
   etc diff birds@3 birds@5    # two remote versions
   etc diff birds@5 birds      # birds@5 against the local copy
-""")
+""", only=only)
     p.add_argument("old", metavar="NAME[@A]", help="the old side: a remote version, or without @ the local copy")
     p.add_argument("new", metavar="NAME[@B]", nargs="?",
                    help="the new side (default: the local copy); the same dataset as the old side")
@@ -153,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     p = _command(sub, "status", "show the local copy's version, newer remote versions and local changes", """
   etc status birds            # trusts unchanged file stats (fast)
   etc status birds --verify   # re-hashes every file
-""")
+""", only=only)
     p.add_argument("name", metavar="NAME", help="a dataset in the local home")
     p.add_argument("--verify", action="store_true",
                    help="re-hash every file instead of trusting unchanged size, mtime and inode")
@@ -164,7 +181,7 @@ def _parser() -> argparse.ArgumentParser:
   etc verify birds               # every local file present, right size and hash (re-hashes all)
   etc verify birds@3 -r          # every object of birds@3 present on the remote, right size
   etc verify birds -r --deep     # ... and download them to check their hashes
-""")
+""", only=only)
     p.add_argument("ref", metavar="NAME[@VERSION]",
                    help="a dataset; default version: the local copy's (or with -r the latest)")
     p.add_argument("-r", "--remote", action="store_true", help="check the remote's objects instead of the local copy")
@@ -175,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     p = _command(sub, "gc", "delete remote objects left by interrupted pushes", """
   etc gc -n            # show what would be deleted
   etc gc --grace 48    # delete orphans older than two days
-""")
+""", only=only)
     p.add_argument("--grace", type=float, default=None, metavar="HOURS",
                    help="keep orphans younger than this (default 24), so pushes in progress are safe")
     p.add_argument("-n", "--dry-run", action="store_true", help="only report what would be deleted")
@@ -184,10 +201,32 @@ def _parser() -> argparse.ArgumentParser:
     p = _command(sub, "completion", "print a shell completion script for commands, options and dataset names", """
   eval "$(etc completion bash)"   # in ~/.bashrc
   eval "$(etc completion zsh)"    # in ~/.zshrc, after compinit
-""")
+""", only=only)
     p.add_argument("shell", choices=completion.SHELLS, help="the shell: bash or zsh")
     p.set_defaults(func=cmd_completion, no_config=True)
+    if only is not None and only not in sub.choices:
+        return _parser()  # not a command: the full parser says so, listing them
     return parser
+
+
+class _PreParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ValueError(message)
+
+
+def _named_command(argv: Sequence[str]) -> str | None:
+    """The command `argv` names, read past etc's own options as the full parser reads them; None
+    when unsure (no command, --help, --version, an unknown option or a bad value)."""
+    pre = _PreParser(prog="etc", add_help=False)
+    pre.add_argument("--config")
+    pre.add_argument("-q", "--quiet", action="store_true")
+    pre.add_argument("-v", "--verbose", action="store_true")
+    pre.add_argument("rest", nargs=argparse.REMAINDER)
+    try:
+        known, unknown = pre.parse_known_args(argv)
+    except ValueError:
+        return None
+    return known.rest[0] if known.rest and not unknown else None
 
 
 def _json_option(p: argparse.ArgumentParser) -> None:
@@ -313,7 +352,7 @@ def _need_local(ref: str, config: Config) -> None:
 
 
 def cmd_versions(args: argparse.Namespace, config: Config) -> int:
-    with Repository(config) as repo:
+    with api.Repository(config) as repo:
         found = repo.versions(args.name)
         tags = repo.tags(args.name) if found else {}
     if args.json:
@@ -368,6 +407,8 @@ def _print_changes(marked: list[tuple[str, FileChange]]) -> None:
 
 
 def cmd_diff(args: argparse.Namespace, config: Config) -> int:
+    from .. import inspection
+
     d = inspection.diff(args.old, args.new, config=config)
     if args.json:
         _emit(d.to_dict())
@@ -385,6 +426,8 @@ def cmd_diff(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    from .. import inspection
+
     st = inspection.status(args.name, config=config, verify=args.verify)
     if args.json:
         _emit(st.to_dict())
@@ -418,6 +461,8 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 def cmd_verify(args: argparse.Namespace, config: Config) -> int:
     if args.deep and not args.remote:
         raise EtcError("--deep checks remote objects: use it with -r (a local verify always re-hashes every file)")
+    from .. import inspection
+
     v = inspection.verify(args.ref, remote=args.remote, deep=args.deep, config=config)
     where = f"{v.ref} on {config.url}" if v.remote else f"local {v.name} against {v.ref}"
     what = "object" if v.remote else "file"
@@ -449,8 +494,8 @@ def cmd_gc(args: argparse.Namespace, config: Config) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(_named_command(argv)).parse_args(argv)
     logging.basicConfig(format="etc: %(message)s", stream=sys.stderr)
     logging.getLogger("etcetera").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
