@@ -39,8 +39,8 @@ def scenario(bench: "Bench", label: str, command: Path, endpoint: str, shape: Sh
     return lambda: run(bench, command, endpoint, shape, src, bucket, r, verify)
 
 
-def _fresh(path: Path) -> Path:
-    shutil.rmtree(path, ignore_errors=True)
+def _fresh(bench: "Bench", path: Path) -> Path:
+    bench.discard(path)
     path.mkdir(parents=True)
     return path
 
@@ -50,7 +50,7 @@ def etc_old(bench: "Bench", etc: Path, endpoint: str, shape: Shape, src: Path, b
     label, name, work = shape.label(), f"bench-{shape.name}-{r}", bench.work / "etc0012"
 
     def home(side: str) -> dict[str, str]:
-        folder = _fresh(work / side)
+        folder = _fresh(bench, work / side)
         (folder / ".etc.toml").write_text(f'url = "s3://{bucket}"\nhome = "{folder / "etc"}"\n'
                                           f'endpoint_url = "{endpoint}"\n')
         return {"HOME": str(folder)}
@@ -65,7 +65,7 @@ def etc_old(bench: "Bench", etc: Path, endpoint: str, shape: Shape, src: Path, b
         bench.verify(src, Path(down["HOME"]) / "etc" / name, ETC_OLD)
     bench.record("s3", label, "re-push unchanged", ETC_OLD, bench.exec(str(etc), "push", "-f", name, env=up), 0,
                  command="etc push -f (it cannot skip an unchanged dataset)")
-    shutil.rmtree(work)
+    bench.discard(work)
 
 
 def dvc(bench: "Bench", cmd: Path, endpoint: str, shape: Shape, src: Path, bucket: str, r: int,
@@ -73,7 +73,7 @@ def dvc(bench: "Bench", cmd: Path, endpoint: str, shape: Shape, src: Path, bucke
     label, work = shape.label(), bench.work / "dvc"
     env = {"DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(work / "site"),
            "DVC_GLOBAL_CONFIG_DIR": str(work / "global"), "DVC_SYSTEM_CONFIG_DIR": str(work / "system")}
-    repo = _fresh(work / "repo")
+    repo = _fresh(bench, work / "repo")
 
     def dvc_(*args: str, cwd: Path = repo):
         return bench.exec(str(cmd), *args, env=env, cwd=cwd)
@@ -85,7 +85,7 @@ def dvc(bench: "Bench", cmd: Path, endpoint: str, shape: Shape, src: Path, bucke
     shutil.copytree(src, repo / "ds")
     add, push = dvc_("add", "-q", "ds"), dvc_("push", "-q")
     bench.record("s3", label, "push", DVC, both(add, push), shape.total, command="dvc add + dvc push")
-    clone = _fresh(work / "clone")
+    clone = _fresh(bench, work / "clone")
     (clone / ".dvc").mkdir()
     shutil.copy(repo / ".dvc" / "config", clone / ".dvc" / "config")
     shutil.copy(repo / "ds.dvc", clone / "ds.dvc")
@@ -94,7 +94,7 @@ def dvc(bench: "Bench", cmd: Path, endpoint: str, shape: Shape, src: Path, bucke
         bench.verify(src, clone / "ds", DVC)
     add, push = dvc_("add", "-q", "ds"), dvc_("push", "-q")
     bench.record("s3", label, "re-push unchanged", DVC, both(add, push), 0, command="dvc add + dvc push")
-    shutil.rmtree(work)
+    bench.discard(work)
 
 
 def quilt(bench: "Bench", cmd: Path, endpoint: str, shape: Shape, src: Path, bucket: str, r: int,
@@ -102,7 +102,7 @@ def quilt(bench: "Bench", cmd: Path, endpoint: str, shape: Shape, src: Path, buc
     label, work, name = shape.label(), bench.work / "quilt3", f"bench/{shape.name}-{r}"
 
     def env(side: str) -> dict[str, str]:
-        folder = _fresh(work / side)  # its own local registry and cache: a pull never copies from a push's
+        folder = _fresh(bench, work / side)  # its own local registry and cache: a pull never copies from a push's
         return {"AWS_ENDPOINT_URL": endpoint, "HOME": str(folder), "XDG_DATA_HOME": str(folder / "data"),
                 "XDG_CACHE_HOME": str(folder / "cache"), "XDG_CONFIG_HOME": str(folder / "config"),
                 "QUILT_DISABLE_USAGE_METRICS": "1", "QUILT_MINIMIZE_STDOUT": "1"}
@@ -121,7 +121,7 @@ def quilt(bench: "Bench", cmd: Path, endpoint: str, shape: Shape, src: Path, buc
         bench.unmeasured[(label, QUILT)] = (
             "quilt3 push fails on the moto server: files >= 8 MiB go up in parts and quilt3 reads the "
             "ChecksumSHA256 of CompleteMultipartUpload's answer, which moto does not return (KeyError)")
-        shutil.rmtree(work)
+        bench.discard(work)
         return
     bench.record("s3", label, "push", QUILT, m, shape.total, command="quilt3 push --dir")
     dst = work / "dst"
@@ -133,4 +133,4 @@ def quilt(bench: "Bench", cmd: Path, endpoint: str, shape: Shape, src: Path, buc
     # The same push again refuses an existing top hash unless forced (it hashes every file to know it).
     bench.record("s3", label, "re-push unchanged", QUILT, bench.exec(str(cmd), *push, "--force", env=up), 0,
                  command="quilt3 push --dir --force")
-    shutil.rmtree(work)
+    bench.discard(work)

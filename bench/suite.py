@@ -82,6 +82,7 @@ class Bench:
     def __init__(self, work: Path, repeat: int, workers: int, log=print, aws: bool = True,
                  tools: list[Tool] | None = None, tools_cache: Path | None = None) -> None:
         self.work, self.repeat, self.workers, self.log = work, repeat, workers, log
+        self.discarded = 0  # folders set aside by `discard`, deleted with the run's folder
         self.rows: dict[tuple[str, str, str, str], Row] = {}
         self.unmeasured: dict[tuple[str, str], str] = {}  # (shape, tool): why that tool could not run it
         # The other tools' commands, installed (or found) in their cached venvs before anything is timed.
@@ -123,7 +124,7 @@ class Bench:
                       f'aws_secret_access_key = "{TEST_SECRET}"', f'region_name = "{REGION}"']
         path = self.work / f"{name}.toml"
         path.write_text("\n".join(lines) + "\n")
-        shutil.rmtree(self.work / name, ignore_errors=True)
+        self.discard(self.work / name)
         return path
 
     def etc(self, op: str, config: Path, name: str) -> tuple[Measured, dict]:
@@ -135,6 +136,17 @@ class Bench:
 
     def etc_cli(self, config: Path, *args: str) -> Measured:
         return self.exec(PY, "-m", "etcetera", "--config", str(config), "-q", *args)
+
+    def discard(self, path: Path) -> None:
+        """Set `path` aside (a rename) instead of deleting it: the run's folder is deleted at the end.
+        Deleting thousands of files just before a measured command slows the files that command
+        creates (ext4 skips recently freed inodes when it allocates), which would penalise whichever
+        tool creates the most files, not measure it."""
+        if path.exists() or path.is_symlink():
+            trash = self.work / ".trash"
+            trash.mkdir(exist_ok=True)
+            self.discarded += 1
+            path.rename(trash / f"{self.discarded}-{path.name}")
 
     def verify(self, src: Path, copy: Path, what: str) -> None:
         if data.fingerprint(src) != data.fingerprint(copy):
@@ -159,7 +171,7 @@ class Bench:
             for run_tool in runs if r % 2 == 0 else reversed(runs):
                 run_tool()
         self.extra_disk(shape, src, f"s3://{bucket}/disk-{shape.name}", endpoint)
-        shutil.rmtree(src)
+        self.discard(src)
 
     def extra_disk(self, shape: Shape, src: Path, url: str, endpoint: str | None) -> None:
         """Publish `src` as the plugins do (`push(name, source=src)`, no home copy; `bench.etc_op publish`)
@@ -177,8 +189,8 @@ class Bench:
                     samples=sampler.count, path=rep["path"])
         self.log(f"    extra disk: peak {sampler.peak / 1e6:.1f} MB ({sampler.peak / shape.total:.1%} of the dataset), "
                  f"after {sampler.last / 1e6:.1f} MB, {sampler.count} samples")
-        shutil.rmtree(self.work / "home-disk", ignore_errors=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        self.discard(self.work / "home-disk")
+        self.discard(tmp)
 
     def aws_sync(self, endpoint: str, shape: Shape, src: Path, url: str, verify: bool) -> None:
         """aws s3 sync both ways, then its own incremental runs (unchanged, one file changed)."""
@@ -188,7 +200,7 @@ class Bench:
         self.record("s3", label, "pull", AWS, self.exec(*sync, url, str(dst)), shape.total)
         if verify:
             self.verify(src, dst, AWS)
-        shutil.rmtree(dst)
+        self.discard(dst)
         self.record("s3", label, "re-push unchanged", AWS, self.exec(*sync, str(src), url), 0)
         changed = data.change_one_file(src)
         self.record("s3", label, "re-push 1 file", AWS, self.exec(*sync, str(src), url), changed)
@@ -202,7 +214,7 @@ class Bench:
                     shape.total)
         if verify:
             self.verify(src, dst, BOTO)
-        shutil.rmtree(dst)
+        self.discard(dst)
 
     def etc_scenario(self, mode: str, shape: Shape, src: Path, url: str, endpoint: str | None, verify: bool) -> None:
         label, name = shape.label(), f"bench-{shape.name}"
@@ -220,7 +232,7 @@ class Bench:
                     in_process_seconds=rep["in_process_seconds"])
         if verify:
             self.verify(src, self.work / "home-pull" / name, ETC)
-        shutil.rmtree(self.work / "home-pull")
+        self.discard(self.work / "home-pull")
         if mode == "s3":
             m, rep = self.etc("push", up, name)
             assert rep["up_to_date"], rep
@@ -238,19 +250,19 @@ class Bench:
         # What any etc command costs before doing anything: interpreter, imports, client, one request.
         floor = ("list", "-r") if mode == "s3" else ("list",)
         self.record(mode, label, FLOOR, ETC, self.etc_cli(up, *floor), 0, command="etc " + " ".join(floor))
-        shutil.rmtree(self.work / "home-push")
+        self.discard(self.work / "home-push")
 
     def file_shape(self, shape: Shape, verify: bool = True) -> None:
         src = data.generate(self.work / f"src-{shape.name}", shape)
         for r in range(self.repeat):
             dst = self.work / "dst"
             self.record("file", shape.label(), "push", CP, self.exec("cp", "-r", str(src), str(dst)), shape.total)
-            shutil.rmtree(dst)
+            self.discard(dst)
             remote = self.work / "file-remote"
-            shutil.rmtree(remote, ignore_errors=True)
+            self.discard(remote)
             self.etc_scenario("file", shape, src, f"file://{remote}", None, verify)
-            shutil.rmtree(remote)
-        shutil.rmtree(src)
+            self.discard(remote)
+        self.discard(src)
 
     def scale(self, steps: list[int], aws_steps: list[int], listing: int = 10_000, runs: int = 3,
               big_runs: int = 1, big: int = 200_000) -> None:
