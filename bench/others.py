@@ -56,14 +56,14 @@ def etc_old(bench: "Bench", etc: Path, endpoint: str, shape: Shape, src: Path, b
         return {"HOME": str(folder)}
 
     up = home("up")
-    reg = bench.exec(str(etc), "register", str(src), name, env=up)
-    push = bench.exec(str(etc), "push", name, env=up)
+    reg = bench.exec(str(etc), "register", str(src), name, env=up, other_tool=True)
+    push = bench.exec(str(etc), "push", name, env=up, other_tool=True)
     bench.record("s3", label, "push", ETC_OLD, both(reg, push), shape.total, command="etc register + etc push")
     down = home("down")
-    bench.record("s3", label, "pull", ETC_OLD, bench.exec(str(etc), "pull", name, env=down), shape.total)
+    bench.record("s3", label, "pull", ETC_OLD, bench.exec(str(etc), "pull", name, env=down, other_tool=True), shape.total)
     if verify:
         bench.verify(src, Path(down["HOME"]) / "etc" / name, ETC_OLD)
-    bench.record("s3", label, "re-push unchanged", ETC_OLD, bench.exec(str(etc), "push", "-f", name, env=up), 0,
+    bench.record("s3", label, "re-push unchanged", ETC_OLD, bench.exec(str(etc), "push", "-f", name, env=up, other_tool=True), 0,
                  command="etc push -f (it cannot skip an unchanged dataset)")
     bench.discard(work)
 
@@ -76,7 +76,7 @@ def dvc(bench: "Bench", cmd: Path, endpoint: str, shape: Shape, src: Path, bucke
     repo = _fresh(bench, work / "repo")
 
     def dvc_(*args: str, cwd: Path = repo):
-        return bench.exec(str(cmd), *args, env=env, cwd=cwd)
+        return bench.exec(str(cmd), *args, env=env, cwd=cwd, other_tool=True)
 
     # The scratch repo and its copy of DIR are set up untimed: that is where a DVC user's data lives.
     dvc_("init", "--no-scm", "-q")
@@ -112,7 +112,7 @@ def quilt(bench: "Bench", cmd: Path, endpoint: str, shape: Shape, src: Path, buc
     up, registry = env("up"), f"s3://{bucket}"
     push = ("push", name, "--dir", str(src), "--registry", registry, "--message", "bench")
     try:
-        m = bench.exec(str(cmd), *push, env=up)
+        m = bench.exec(str(cmd), *push, env=up, other_tool=True)
     except OperationFailed as exc:
         if "ChecksumSHA256" not in str(exc):
             raise
@@ -126,11 +126,11 @@ def quilt(bench: "Bench", cmd: Path, endpoint: str, shape: Shape, src: Path, buc
     bench.record("s3", label, "push", QUILT, m, shape.total, command="quilt3 push --dir")
     dst = work / "dst"
     bench.record("s3", label, "pull", QUILT,
-                 bench.exec(str(cmd), "install", name, "--registry", registry, "--dest", str(dst), env=env("down")),
+                 bench.exec(str(cmd), "install", name, "--registry", registry, "--dest", str(dst), env=env("down"), other_tool=True),
                  shape.total)
     if verify:
         bench.verify(src, dst, QUILT)
     # The same push again refuses an existing top hash unless forced (it hashes every file to know it).
-    bench.record("s3", label, "re-push unchanged", QUILT, bench.exec(str(cmd), *push, "--force", env=up), 0,
+    bench.record("s3", label, "re-push unchanged", QUILT, bench.exec(str(cmd), *push, "--force", env=up, other_tool=True), 0,
                  command="quilt3 push --dir --force")
     bench.discard(work)

@@ -111,10 +111,16 @@ class Bench:
         inner = f"  (in-process {extra['in_process_seconds']:.2f}s)" if "in_process_seconds" in extra else ""
         self.log(f"  {mode:5} {shape:15} {op:18} {tool:15} {m.seconds:8.2f}s  rss {m.max_rss_mb:6.0f} MB{inner}")
 
-    def exec(self, *cmd: str, env: dict[str, str] | None = None, cwd: str | Path | None = None) -> Measured:
-        """Run and measure `cmd` (with `env` added to the bench's environment, in `cwd`)."""
+    def exec(self, *cmd: str, env: dict[str, str] | None = None, cwd: str | Path | None = None,
+             other_tool: bool = False) -> Measured:
+        """Run and measure `cmd` (with `env` added to the bench's environment, in `cwd`).  An other
+        tool runs without the PYTHONPATH that points etcetera's commands at this checkout: etcetera
+        0.0.12's `etc` script does `from etcetera.cli import main`, which would load this tree."""
         os.sync()  # earlier writes are flushed outside every measured window
-        return run(cmd, env={**self.env, **(env or {})}, cwd=str(cwd or REPO))
+        full = {**self.env, **(env or {})}
+        if other_tool:
+            full.pop("PYTHONPATH", None)
+        return run(cmd, env=full, cwd=str(cwd or REPO))
 
     # ------------------------------------------------------------ contenders
     def etc_config(self, name: str, url: str, endpoint: str | None) -> Path:

@@ -70,3 +70,13 @@ def test_extra_disk_counts_new_files_at_their_peak_but_not_hard_links_to_the_sou
         subprocess.run([sys.executable, "-c", script, str(home)], check=True)
     assert 2 << 20 <= sampler.peak < 3 << 20
     assert sampler.last == 0
+
+
+def test_other_tools_run_without_this_checkout_on_their_path():
+    """etcetera 0.0.12's `etc` imports `etcetera`: with the PYTHONPATH that points etcetera's own
+    commands at this checkout, the "0.0.12" rows would have measured this tree."""
+    bench = Bench.__new__(Bench)
+    bench.env = {**os.environ, "PYTHONPATH": "/somewhere/this-checkout"}
+    probe = (sys.executable, "-c", "import os; print(os.environ.get('PYTHONPATH'))")
+    assert Bench.exec(bench, *probe).stdout.strip() == "/somewhere/this-checkout"
+    assert Bench.exec(bench, *probe, other_tool=True).stdout.strip() == "None"
