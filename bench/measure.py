@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping, Sequence
 
 
@@ -22,13 +23,17 @@ class Measured:
     stdout: str
 
 
+LAUNCHER = str(Path(__file__).with_name("launch.py"))
+
+
 def run(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None) -> Measured:
     """Run `cmd` through bench.launch: wall-clock seconds from spawn to exit, and its ru_maxrss."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
             tempfile.NamedTemporaryFile(suffix=".json", delete=False) as res:
         res.close()
         try:
-            proc = subprocess.run([sys.executable, "-m", "bench.launch", res.name, *cmd], stdout=out, stderr=err,
+            # The launcher by its path: it needs nothing from PYTHONPATH, which other tools run without.
+            proc = subprocess.run([sys.executable, LAUNCHER, res.name, *cmd], stdout=out, stderr=err,
                                   env=dict(env) if env else None, cwd=cwd)
             out.seek(0)
             err.seek(0)

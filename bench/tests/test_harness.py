@@ -79,4 +79,4 @@ def test_other_tools_run_without_this_checkout_on_their_path():
     bench.env = {**os.environ, "PYTHONPATH": "/somewhere/this-checkout"}
     probe = (sys.executable, "-c", "import os; print(os.environ.get('PYTHONPATH'))")
     assert Bench.exec(bench, *probe).stdout.strip() == "/somewhere/this-checkout"
-    assert Bench.exec(bench, *probe, other_tool=True).stdout.strip() == "None"
+    assert Bench.exec(bench, *probe, other_tool=True, cwd="/").stdout.strip() == "None"  # found from anywhere
