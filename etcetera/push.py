@@ -8,6 +8,7 @@ objects; publish the manifest, which makes the version exist.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -19,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Iterator, NamedTuple, TypeVar
 
 from .catalog import SHARD_FILES, Group, GroupWriter, Root
 from .dataset import LocalFile, batched, local_groups, validate_dataset_dir, walk_group
@@ -30,7 +31,7 @@ from .manifest import EMPTY_SHA256, FileEntry, Part
 from .names import check_name
 from .packing import CHUNK, NewFile, Upload, chunk_list_id, chunk_ranges, hash_range, plan_uploads
 from .progress import Progress
-from .remote import Remote, VersionReader
+from .remote import Remote, ShardSink, VersionReader
 from .transfer import renew, upload
 from .version import __version__, author
 
@@ -138,7 +139,7 @@ def push(home: Home, remote: Remote, name: str, *, workers: int, force: bool = F
             _remember(store, name, state, out, latest, remote.url)
             return PushReport(name, latest, 0, out.bytes, out.files, True, time.monotonic() - started)
         version, root = _publish(store, remote, name, state, out, latest, force)
-        if remote.missing_shards(root):
+        if remote.missing_shards(root, among=out.renewed):
             # A gc that judged a reused shard an orphan just before this push renewed it may have
             # deleted it since: now that the root protects them, the same pass puts them back.
             job.run(groups, carried, dry=False).records.close()
@@ -244,6 +245,17 @@ class _Outcome:
     records: RecordsWriter  # the state's new records (stat and content id of every local file)
     sent: int = 0
     found: list[Upload] = field(default_factory=list)  # objects that were already on the remote
+    renewed: set[str] = field(default_factory=set)  # metadata shards that were already on the remote
+
+
+class _Scanned(NamedTuple):
+    """A batch of one group's files in path order, with their content ids (`batch` None: the
+    group's end; `dirs` is then complete)."""
+
+    group: str
+    batch: list[LocalFile] | None
+    hashes: list[tuple[str, tuple[str, ...] | None]]
+    dirs: list[str]
 
 
 class _Job:
@@ -259,9 +271,15 @@ class _Job:
         out = _Outcome([], True, 0, 0, [], self.home.new_records(self.name))
         latest_groups = set(self.latest.groups()) if self.latest else set()
         hash_pool = ThreadPoolExecutor(max_workers=hash_workers(), thread_name_prefix="etc-hash")
-        with hash_pool, self.remote.shard_sink() as put, \
+        present = [sid for v in (self.latest, self.base) if v is not None for sid in v.shard_ids()]
+        order = sorted(set(groups) | set(carried))
+        with hash_pool, self.remote.shard_sink(present) as put, contextlib.ExitStack() as stack, \
                 Progress(0 if dry else None, f"push {self.name}", None if self.quiet is None else not self.quiet) as bar:
-            for group in sorted(set(groups) | set(carried)):
+            # One scan across the groups: the next group's first batch is scanned and hashed while
+            # this group's last one uploads.
+            scan = stack.enter_context(contextlib.closing(
+                _ahead(self._scan([g for g in order if g not in carried], hash_pool))))
+            for group in order:
                 if group in carried:
                     done = self._carry(group, put, dry)
                     out.same = out.same and self.base is self.latest
@@ -270,16 +288,17 @@ class _Job:
                         out.files += done.files
                         out.bytes += done.bytes
                 else:
-                    done = self._group(group, out, hash_pool, put, bar, dry)
+                    done = self._group(group, scan, out, put, bar, dry)
                     if done is not None:
                         latest_groups.discard(group)
                 if done is not None and not dry:
                     out.groups.append(done)
         out.same = out.same and not latest_groups and self.latest is not None
+        out.renewed = put.renewed
         out.dirs.sort()
         return out
 
-    def _carry(self, group: str, put: Callable[[str, bytes], None], dry: bool) -> Group | None:
+    def _carry(self, group: str, put: ShardSink, dry: bool) -> Group | None:
         """A partition of the base version that this partial copy does not have: the same shards
         (rewritten from an `etcetera/1` base)."""
         assert self.base is not None
@@ -295,20 +314,33 @@ class _Job:
             writer.add_dir(d)
         return writer.finish()
 
-    def _group(self, group: str, out: _Outcome, pool: ThreadPoolExecutor, put: Callable[[str, bytes], None],
+    def _scan(self, groups: list[str], pool: ThreadPoolExecutor) -> Iterator[_Scanned]:
+        """Every batch of these groups' files, in order, with their content ids; after each group's
+        last batch, its end, which carries the group's empty folders."""
+        batch_size = BATCH_SHARDS * self.shard_files  # whole shards: the writer is empty after each batch
+        for group in groups:
+            records = _Records(self.state.records(group), _Records(self.state.hashes(group)))
+            dirs: list[str] = []
+            for batch in batched(walk_group(self.path, group, dirs), batch_size):
+                yield _Scanned(group, batch, _hash_batch(self.path, batch, records, pool), dirs)
+            yield _Scanned(group, None, [], dirs)
+
+    def _group(self, group: str, scan: Iterator[_Scanned], out: _Outcome, put: ShardSink,
                bar: Progress, dry: bool) -> Group | None:
-        """Hash, pack, upload and describe one local group; compare it with the latest version's."""
+        """Hash, pack, upload and describe one local group (its batches, the next ones of `scan`);
+        compare it with the latest version's."""
         sizes: dict[str, int] = {}
         writer = GroupWriter(group, sizes.__getitem__, put, self.shard_files)
-        records = _Records(self.state.records(group), _Records(self.state.hashes(group)))
         latest = self.latest.entries(group) if self.latest else None
         base = self.base.entries(group) if self.base and self.base is not self.latest else None
-        dirs: list[str] = []
         nonempty = False
-        batch_size = BATCH_SHARDS * self.shard_files  # whole shards: the writer is empty after each batch
-        hashed = ((batch, _hash_batch(self.path, batch, records, pool))
-                  for batch in batched(walk_group(self.path, group, dirs), batch_size))
-        for batch, hashes in _ahead(hashed):  # the next batch is scanned and hashed during this one's upload
+        while True:
+            scanned = next(scan)
+            assert scanned.group == group
+            if scanned.batch is None:
+                dirs = scanned.dirs
+                break
+            batch, hashes = scanned.batch, scanned.hashes
             sizes.clear()
             last = batch[-1].rel
             known: dict[str, tuple[Part, ...]] = {}

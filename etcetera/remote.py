@@ -86,6 +86,9 @@ class Under(Storage):
     def put_if_absent(self, key: str, data: bytes) -> bool:
         return self.base.put_if_absent(self.prefix + key, data)
 
+    def create(self, key: str, source: Source) -> bool:
+        return self.base.create(self.prefix + key, source)
+
     def read(self, key: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
         return self.base.read(self.prefix + key, start, length)
 
@@ -418,23 +421,14 @@ class Remote:
         return VersionReader(self, name, version, self._version_doc(name, version)[1])
 
     @contextlib.contextmanager
-    def shard_sink(self) -> Iterator[Callable[[str, bytes], None]]:
-        """A `put(id, raw)` for metadata shards: uploaded in the background (an existing one has its
-        age renewed), a bounded number at a time; every one is stored when the block ends."""
-        pending: set[Future] = set()
+    def shard_sink(self, present: Iterable[str] = ()) -> Iterator["ShardSink"]:
+        """A `put(id, raw)` for metadata shards, uploaded in the background a bounded number at a
+        time; every one is stored when the block ends.  `present`: ids of shards that likely exist
+        already (the base version's), renewed rather than created."""
         with ThreadPoolExecutor(self.storage.config.worker_count, "etc-meta") as pool:
-
-            def put(sid: str, raw: bytes) -> None:
-                while len(pending) >= 2 * self.storage.config.worker_count:  # bounded memory
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        pending.discard(f)
-                        f.result()
-                pending.add(pool.submit(self._put_object, sid, raw))
-
-            yield put
-            for f in pending:
-                f.result()
+            sink = ShardSink(self.storage, pool, set(present))
+            yield sink
+            sink.wait(0)
 
     def create_root(self, root: Root) -> bytes:
         """Publish a staged root: the version exists from now on.  ConflictError when its number
@@ -448,9 +442,12 @@ class Remote:
         self.refresh_index(root.name)
         return raw
 
-    def missing_shards(self, root: Root) -> bool:
-        """Whether a shard the root names is gone (a gc that ran just before it was published)."""
-        return any(not self.storage.exists(object_key(sid)) for sid in root.shard_ids())
+    def missing_shards(self, root: Root, among: Iterable[str] | None = None) -> bool:
+        """Whether a shard the root names (of those `among`, when given) is gone: a gc that ran
+        just before the root was published may have deleted one that existed before the push."""
+        wanted = None if among is None else set(among)
+        return any(not self.storage.exists(object_key(sid)) for sid in root.shard_ids()
+                   if wanted is None or sid in wanted)
 
     def summary(self, name: str, version: int) -> tuple[Manifest | Root, dict[str, tuple[int, int]]]:
         """(the version's head document, {partition or '.': (files, bytes)}) from the root alone
@@ -517,12 +514,42 @@ class Remote:
             self.stage(manifest)
         return raw
 
-    def _put_object(self, oid: str, raw: bytes) -> None:
-        # A shard already there (an unchanged partition, or an interrupted push) gets its age
-        # renewed, so that `etc gc` keeps it until the root that names it exists (see gc.py).
-        key = object_key(oid)
-        if not self.storage.touch(key):
-            self.storage.put(key, BytesSource(raw, sha256=oid))  # a shard's id is its bytes' sha256
+
+class ShardSink:
+    """Stores metadata shards from a pool, at most two per worker in flight (bounded memory).
+
+    A shard that already exists (an unchanged partition, an interrupted push) has its age renewed,
+    so that `etc gc` keeps it until the root that names it exists (see gc.py); `renewed` holds
+    those, the only shards a gc running meanwhile could have judged orphans.  A new shard is one
+    conditional create."""
+
+    def __init__(self, storage: Storage, pool: ThreadPoolExecutor, present: set[str]) -> None:
+        self.storage, self.pool, self.present = storage, pool, present
+        self.limit = 2 * storage.config.worker_count
+        self.pending: set[Future] = set()
+        self.renewed: set[str] = set()
+
+    def __call__(self, sid: str, raw: bytes) -> None:
+        self.wait(self.limit - 1)
+        self.pending.add(self.pool.submit(self._store, sid, raw))
+
+    def wait(self, keep: int) -> None:
+        """Wait until at most `keep` shards are in flight; raise the first failure."""
+        while len(self.pending) > keep:
+            done, _ = wait(self.pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                self.pending.discard(f)
+                f.result()
+
+    def _store(self, sid: str, raw: bytes) -> None:
+        key = object_key(sid)
+        source = BytesSource(raw, sha256=sid)  # a shard's id is its bytes' sha256
+        if sid not in self.present and self.storage.create(key, source):
+            return
+        if self.storage.touch(key):
+            self.renewed.add(sid)
+        else:
+            self.storage.put(key, source)  # absent after all, or deleted since the create found it
 
 
 class VersionReader:
@@ -538,6 +565,10 @@ class VersionReader:
 
     def partitions(self) -> list[str]:
         return self.doc.partitions()
+
+    def shard_ids(self) -> list[str]:
+        """The ids of the version's metadata shards (none in etcetera/1)."""
+        return self.doc.shard_ids() if isinstance(self.doc, Root) else []
 
     def groups(self, partitions: Iterable[str] | None = None) -> list[str]:
         """The names of the groups a pull of `partitions` (None: all) reads, in order."""

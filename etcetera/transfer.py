@@ -94,9 +94,18 @@ def upload(storage: Storage, uploads: list[Upload], workers: int, progress: Prog
 
     def task(up: Upload) -> Callable[[], None]:
         def run() -> None:
-            if not storage.exists(up.obj):
-                # A chunk's id is its sha256: a store that can verify the upload against it does.
-                storage.put(up.obj, FileRangesSource(up.ranges, sha256=up.obj if up.whole else None))
+            # A chunk's id is its sha256: a store that can verify the upload against it does.
+            source = FileRangesSource(up.ranges, sha256=up.obj if up.whole else None)
+            if up.whole:
+                # A large file or chunk may well exist (another version or dataset holds the same
+                # bytes): ask before sending it.  A pack's id names its exact files, so it exists
+                # only after an interrupted push: it is created in one conditional request.
+                created = not storage.exists(up.obj)
+                if created:
+                    storage.put(up.obj, source)
+            else:
+                created = storage.create(up.obj, source)
+            if created:
                 sent[0] += up.size
             elif found is not None:
                 found.append(up)

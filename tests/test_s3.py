@@ -260,9 +260,10 @@ def test_every_object_is_sent_with_its_sha256(s3_remote, make_dataset):
         assert checksum == base64.b64encode(hashlib.sha256(body).digest()).decode(), oid
 
 
-def test_a_body_whose_sha256_is_known_is_read_once(s3_remote):
+def test_a_body_is_read_once_unless_it_is_large_and_its_sha256_unknown(s3_remote):
     """A chunk's id is its sha256: it is signed and sent without reading the body an extra time; a
-    body without one is hashed first (one more read)."""
+    small pack is read once into memory; a large body without a known sha256 is hashed first (one
+    more read), so memory holds a block of it, not all of it."""
     import hashlib
 
     from etcetera.storage import BytesSource
@@ -290,11 +291,43 @@ def test_a_body_whose_sha256_is_known_is_read_once(s3_remote):
 
     storage = open_storage(s3_remote.config())
     data = os.urandom(1 << 20)
-    known, unknown = Counting(data, sha256=hashlib.sha256(data).hexdigest()), Counting(data)
+    large = os.urandom(s3mod.SMALL_BODY + 1)
+    known, small = Counting(data, sha256=hashlib.sha256(data).hexdigest()), Counting(data)
+    unknown = Counting(large)
     storage.put("objects/with", known)
+    storage.put("objects/small", small)
     storage.put("objects/without", unknown)
-    assert known.read_bytes == len(data) and unknown.read_bytes == 2 * len(data)
-    assert storage.get("objects/with") == data == storage.get("objects/without")
+    assert (known.read_bytes, small.read_bytes, unknown.read_bytes) == (len(data), len(data), 2 * len(large))
+    assert storage.get("objects/with") == data == storage.get("objects/small")
+    assert storage.get("objects/without") == large
+
+
+def test_create_is_one_conditional_put_that_never_replaces(s3_remote, caplog):
+    """`create` (content-addressed objects) sends one PUT with If-None-Match: an existing object is
+    reported, not replaced; a store that refuses conditional writes gets a check and a put instead."""
+    storage = open_storage(s3_remote.config())
+    caplog.set_level(logging.DEBUG, logger="etcetera.s3")
+    assert storage.create("objects/c", BytesSource(b"first")) is True
+    assert storage.create("objects/c", BytesSource(b"second")) is False
+    assert storage.get("objects/c") == b"first"
+    requests = [r.getMessage().split()[1] for r in caplog.records if r.getMessage().startswith("s3 ")]
+    assert requests == ["PUT", "PUT", "GET"]
+
+
+def test_a_push_of_small_files_costs_a_request_per_object(s3_remote, make_dataset, caplog):
+    """Packs and shards are each created by one conditional PUT (no HEAD first), and a first push
+    checks no shard after publishing (only shards that existed before it could have been removed
+    by a gc meanwhile); a second push of the same files checks and creates nothing it need not."""
+    cfg = s3_remote.config()
+    files = {f"{part}/{i:03d}.bin": os.urandom(2048) for part in ("train", "test") for i in range(40)}
+    etc.register(make_dataset("reqs", files), config=cfg)
+    caplog.set_level(logging.DEBUG, logger="etcetera.s3")
+    etc.push("reqs", config=cfg)
+    requests = [r.getMessage().split()[1:3] for r in caplog.records if r.getMessage().startswith("s3 ")]
+    objects = [m for m, key in requests if "/objects/" in key]
+    assert objects and set(objects) == {"PUT"}  # a pack or a shard each, no HEAD
+    stored = sum(1 for _ in open_storage(cfg).list("objects/"))
+    assert len(objects) == stored
 
 
 # ---------------------------------------------------------------- addressing and regions

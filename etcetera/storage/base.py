@@ -68,15 +68,18 @@ class FileRangesSource(Source):
 
 
 class _RangesReader(io.RawIOBase):
-    """Seekable reader over a window of concatenated file ranges."""
+    """Seekable reader over a window of concatenated file ranges.  Reads go straight into the
+    caller's buffer (`preadv`), one descriptor open at a time, and a sequential read resumes at the
+    range where the last one stopped: a pack of many small files costs an open and a read per file."""
 
     def __init__(self, ranges: list[tuple[str, int, int]], start: int, length: int) -> None:
         self._ranges = ranges
         self._start = start
         self._len = length
         self._pos = 0
-        self._fh: BinaryIO | None = None
-        self._fh_path: str | None = None
+        self._fd = -1
+        self._fd_path: str | None = None
+        self._index = self._cursor = 0  # the range the last read ended in, and its offset in the concatenation
 
     def readable(self) -> bool:
         return True
@@ -97,36 +100,38 @@ class _RangesReader(io.RawIOBase):
         if want <= 0:
             return 0
         absolute = self._start + self._pos
-        view = memoryview(buf)
+        if absolute < self._cursor:
+            self._index = self._cursor = 0
+        view = memoryview(buf).cast("B")
         done = 0
-        cursor = 0
-        for path, off, n in self._ranges:
+        ranges, i, cursor = self._ranges, self._index, self._cursor
+        while done < want:
+            path, off, n = ranges[i]
             if absolute >= cursor + n:
                 cursor += n
+                i += 1
                 continue
             inner = absolute - cursor
             take = min(n - inner, want - done)
-            if self._fh_path != path:
-                if self._fh:
-                    self._fh.close()
-                self._fh = open(path, "rb")
-                self._fh_path = path
-            self._fh.seek(off + inner)
-            got = self._fh.readinto(view[done : done + take])
-            if got != take:
+            if self._fd_path != path:
+                self._close_fd()
+                self._fd = os.open(path, os.O_RDONLY)
+                self._fd_path = path
+            if os.preadv(self._fd, [view[done: done + take]], off + inner) != take:
                 raise OSError(f"{path} changed while it was being uploaded")
             done += take
             absolute += take
-            cursor += n
-            if done >= want:
-                break
+        self._index, self._cursor = i, cursor
         self._pos += done
         return done
 
+    def _close_fd(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd, self._fd_path = -1, None
+
     def close(self) -> None:
-        if self._fh:
-            self._fh.close()
-            self._fh = None
+        self._close_fd()
         super().close()
 
 
@@ -148,6 +153,15 @@ class Storage(ABC):
     @abstractmethod
     def put_if_absent(self, key: str, data: bytes) -> bool:
         """Create `key` only if it does not exist; return False (and change nothing) if it does."""
+
+    def create(self, key: str, source: Source) -> bool:
+        """Create `key` from `source` unless it exists; False (nothing written) when it does.  For
+        content-addressed objects, whose key fixes their bytes.  By default a check, then a put;
+        a store with conditional writes does it in one request."""
+        if self.exists(key):
+            return False
+        self.put(key, source)
+        return True
 
     @abstractmethod
     def read(self, key: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:

@@ -59,6 +59,7 @@ log = logging.getLogger("etcetera.s3")
 
 CONFLICT_RETRIES = 4  # 409 ConditionalRequestConflict: a concurrent conditional write is in flight
 MAX_BACKOFF = 2.0
+SMALL_BODY = 4 << 20  # a pack up to this size is read once, into memory (a worker holds one at a time)
 
 _BUCKET_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 _DNS_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
@@ -156,6 +157,7 @@ class S3Storage(Storage):
         self.timeouts = request_timeouts(cfg.give_up)
         self._acl: dict[str, str] = {"x-amz-acl": "public-read"} if cfg.public else {}
         self._warn_once = WarnOnce()
+        self._conditional = True  # If-None-Match on PUT is honoured (False once the store said NotImplemented)
         self._lock = threading.Lock()
         self._place(self.region)
 
@@ -345,28 +347,44 @@ class S3Storage(Storage):
     # ------------------------------------------------------------ Storage
 
     def put(self, key: str, source: Source) -> None:
-        sha = source.sha256 or _sha256_of(source)
-        self._write("write", key, headers=_checksum(sha), body=source, payload=sha)
+        body, sha = _payload(source)
+        self._write("write", key, headers=_checksum(sha), body=body, payload=sha)
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
-        sha = hashlib.sha256(data).hexdigest()
+        created = self._put_new(key, data, hashlib.sha256(data).hexdigest())
+        if created is None:
+            return self._put_if_absent_fallback(key, data)
+        # A 412 is also what a retried request sees after its first attempt succeeded: same bytes = ours.
+        return created or self._holds(key, data)
+
+    def create(self, key: str, source: Source) -> bool:
+        if not self._conditional:
+            return super().create(key, source)
+        created = self._put_new(key, *_payload(source))
+        if created is None:
+            self._conditional = False  # a store without conditional writes: check, then put
+            return super().create(key, source)
+        return created
+
+    def _put_new(self, key: str, body: bytes | Source, sha: str) -> bool | None:
+        """PUT `key` only if it does not exist (If-None-Match): True when created, False when it
+        existed, None when the store does not support conditional writes."""
         for attempt in range(CONFLICT_RETRIES + 1):
             try:
-                resp, conn = self._send("PUT", key, "write", body=data, payload=sha,
+                resp, conn = self._send("PUT", key, "write", body=body, payload=sha,
                                         headers={"If-None-Match": "*", **_checksum(sha), **self._acl})
                 self.pool.finish(resp, conn)
                 return True
             except _Failed as exc:
                 if exc.code == "PreconditionFailed" or exc.status == 412:
-                    # Also what a retried request sees after its first attempt succeeded: same bytes = ours.
-                    return self._holds(key, data)
+                    return False
                 if exc.code == "ConditionalRequestConflict" and attempt < CONFLICT_RETRIES:
                     time.sleep(0.2 * 2**attempt)  # another conditional write is in flight: ask again
                     continue
                 if exc.code == "ConditionalRequestConflict":
                     return False
                 if exc.code == "NotImplemented" or exc.status == 501:
-                    return self._put_if_absent_fallback(key, data)
+                    return None
                 if self._acl and exc.code in _ACL_REFUSED_CODES:
                     self._drop_acl()
                     continue
@@ -494,6 +512,21 @@ def _checksum(sha256: str) -> dict[str, str]:
     """The header with which S3 checks a body's sha256 and keeps it (`ChecksumSHA256`)."""
     return {"x-amz-sdk-checksum-algorithm": "SHA256",
             "x-amz-checksum-sha256": base64.b64encode(bytes.fromhex(sha256)).decode()}
+
+
+def _payload(source: Source) -> tuple[bytes | Source, str]:
+    """What to send for `source` and its sha256.  A small pack (whose id is not its hash) is read
+    once into memory, hashed and sent from there; a larger one is read twice (hashed, then sent):
+    the signature and S3's end-to-end check need the hash before the first byte."""
+    if source.sha256 is not None:
+        return source, source.sha256
+    if source.size <= SMALL_BODY:
+        with source.reader() as stream:
+            data = stream.read(source.size)
+        if len(data) != source.size:
+            raise OSError("a file changed while it was being uploaded")
+        return data, hashlib.sha256(data).hexdigest()
+    return source, _sha256_of(source)
 
 
 def _sha256_of(source: Source) -> str:
