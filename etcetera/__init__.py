@@ -9,6 +9,7 @@ import sys as _sys
 import types as _types
 from typing import TYPE_CHECKING as _TYPE_CHECKING, Any as _Any
 
+from ._lazy import lazy_getattr as _lazy_getattr
 from .version import __version__  # noqa: F401
 from .config import Config
 from .dataset import Dataset
@@ -44,15 +45,7 @@ _LAZY = {
 _OPERATIONS = frozenset({"dataset", "pull", "push", "tags"})
 
 
-def __getattr__(name: str) -> _Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_getattr(globals(), _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import IO, TYPE_CHECKING, Any, Sequence
 
+from ._lazy import lazy_getattr
 from .config import Config
 from .dataset import Dataset
 from .errors import EtcError
@@ -29,15 +30,7 @@ _LAZY = {"GcReport": "gc", "PullReport": "pull", "PushReport": "push", "Reposito
          "TagChange": "tags"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module}", __package__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _LAZY)
 
 
 def _open(config: Config | None) -> Repository:
