@@ -392,27 +392,28 @@ class Remote:
                      lookup: bool = False) -> catalog.Shard | catalog.ShardLookup:
         """One verified shard of the version `doc`, parsed whole, or with `lookup` only decoded (a
         `ShardLookup`, for finding a few paths); from and into `cache` when given."""
-        where = f"{doc.name}@{doc.version} on {self.url}"
         hit = cache.get(ref.id) if cache is not None else None
         if hit is not None and (lookup or isinstance(hit, catalog.Shard)):
             return hit
         if hit is not None:
             shard = hit.parse()
         else:
-            read = catalog.open_shard if lookup else read_shard
-            try:
-                shard = self._get(object_key(ref.id), f"{doc.name}@{doc.version}",
-                                  lambda raw: read(raw, ref, group, where))
-            except NotFoundError:
-                raise NotFoundError(f"{where}: metadata shard {ref.id[:12]} of {group} is missing: the remote is damaged") from None
+            where = f"{doc.name}@{doc.version} on {self.url}"
+            shard = self._read_shard(ref, group, where, catalog.open_shard if lookup else read_shard)
         if cache is not None:
             cache[ref.id] = shard
         return shard
 
     def shard(self, ref: catalog.ShardRef, group: str, where: str) -> catalog.Shard:
         """One metadata shard, verified against its reference (cut-off reads are read again)."""
+        return self._read_shard(ref, group, where, read_shard)
+
+    def _read_shard(self, ref: catalog.ShardRef, group: str, where: str,
+                    read: Callable[[bytes, catalog.ShardRef, str, str], T]) -> T:
+        """Fetch a metadata shard and verify it with `read` (read_shard or catalog.open_shard); errors
+        name `where` ('name@version on url'), a missing shard as damage to the remote."""
         try:
-            return self._get(object_key(ref.id), where.split(" on ")[0], lambda raw: read_shard(raw, ref, group, where))
+            return self._get(object_key(ref.id), where.split(" on ")[0], lambda raw: read(raw, ref, group, where))
         except NotFoundError:
             raise NotFoundError(f"{where}: metadata shard {ref.id[:12]} of {group} is missing: the remote is damaged") from None
 
