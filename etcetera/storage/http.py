@@ -30,7 +30,7 @@ from ..errors import ConfigError, CutOffError, NotFoundError, RemoteError, Trans
 from ..version import __version__
 from .base import ObjectInfo, Source, Storage
 from .cloud import WarnOnce, request_timeouts, show_endpoint
-from .httppool import BLOCK, STALE, Pool
+from .httppool import BLOCK, Pool
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -78,20 +78,13 @@ class HTTPStorage(Storage):
         started = time.monotonic()
         path, attempt, redirects = self._path(key), 0, 0
         while True:
-            conn, reused = self._pool.take()
             try:
-                conn.request(method, path, headers=headers)
-                resp = conn.getresponse()
-            except STALE if reused else () as exc:  # type: ignore[misc]
-                conn.close()
-                continue
+                resp, conn = self._pool.exchange(method, path, headers)
             except ssl.SSLCertVerificationError as exc:
-                conn.close()
                 raise RemoteError(f"cannot {action} {key} on {self.url}: the server's TLS certificate is not "
                                   f"trusted ({(exc.verify_message or 'verify failed')[:80]}): check the url, or "
                                   f"the certificate (SSL_CERT_FILE names extra trusted ones)") from None
             except (OSError, http.client.HTTPException) as exc:
-                conn.close()
                 failure = f"cannot reach {self._host()} ({type(exc).__name__})"
             else:
                 status = resp.status

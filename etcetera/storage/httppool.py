@@ -10,7 +10,9 @@ from __future__ import annotations
 import http.client
 import ssl
 import threading
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
+
+from .base import Source
 
 BLOCK = 1 << 20  # bytes read from (and sent to) a socket at a time
 
@@ -69,6 +71,28 @@ class Pool:
                 self._idle.append(conn)
                 return
         conn.close()
+
+    def exchange(self, method: str, target: str, headers: Mapping[str, str], body: bytes | Source | None = None
+                 ) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection]:
+        """Send one request on a pooled connection and read the response's head.  A reused connection
+        the server closed meanwhile (STALE) is closed and the request sent again on another; a `Source`
+        body is read anew each time.  Any other failure closes the connection and is raised as it is,
+        with `connected` set on it: whether the connection to the server had been made."""
+        while True:
+            conn, reused = self.take()
+            try:
+                if isinstance(body, Source):
+                    with body.reader() as stream:
+                        conn.request(method, target, body=stream, headers=headers)
+                else:
+                    conn.request(method, target, body=body, headers=headers)
+                return conn.getresponse(), conn
+            except STALE if reused else ():  # type: ignore[misc]
+                conn.close()
+            except (OSError, http.client.HTTPException) as exc:
+                exc.connected = conn.sock is not None  # type: ignore[union-attr]
+                conn.close()
+                raise
 
     def finish(self, resp: http.client.HTTPResponse, conn: http.client.HTTPConnection, limit: int = 1 << 16) -> bytes:
         """Read a small response (an error, a listing, a redirect) to its end, pool the connection, and

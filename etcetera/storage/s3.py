@@ -52,7 +52,7 @@ from ..errors import ConfigError, CutOffError, EtcError, NotFoundError, RemoteEr
 from ..version import __version__
 from .base import ObjectInfo, Source, Storage
 from .cloud import WarnOnce, one_line, protect, request_timeouts, show_endpoint
-from .httppool import BLOCK, STALE, Pool
+from .httppool import BLOCK, Pool
 from .sigv4 import EMPTY_SHA256, Signer, find_credentials, uri_encode
 
 log = logging.getLogger("etcetera.s3")
@@ -223,27 +223,16 @@ class S3Storage(Storage):
             elif not self.unsigned:
                 raise _NoCredentials()
             tried = time.monotonic()
-            conn, reused = pool.take()
             try:
-                if body is None or isinstance(body, (bytes, bytearray)):
-                    conn.request(method, target, body=body, headers=sent)
-                else:
-                    with body.reader() as stream:
-                        conn.request(method, target, body=stream, headers=sent)
-                resp = conn.getresponse()
-            except STALE if reused else () as exc:  # type: ignore[misc]
-                conn.close()
-                continue
+                resp, conn = pool.exchange(method, target, sent, body)
             except ssl.SSLError as exc:
-                conn.close()
                 if isinstance(exc, ssl.SSLCertVerificationError) or "WRONG_VERSION" in str(exc):
                     raise RemoteError(f"cannot {action} on {self.url}: TLS failed with {self.endpoint}: check "
                                       f"endpoint_url (http vs https) and certificates") from None
                 failure = _Unreachable(False, type(exc).__name__)
             except (OSError, http.client.HTTPException) as exc:
-                connected = conn.sock is not None and not isinstance(exc, (ConnectionRefusedError, socket.gaierror))
-                conn.close()
-                failure = _Unreachable(not connected, type(exc).__name__)
+                refused = isinstance(exc, (ConnectionRefusedError, socket.gaierror))
+                failure = _Unreachable(refused or not exc.connected, type(exc).__name__)  # type: ignore[union-attr]
             else:
                 status = resp.status
                 log.debug("s3 %s %s%s -> %s", method, self.host_header, target, status)
