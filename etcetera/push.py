@@ -271,9 +271,10 @@ class _Job:
         out = _Outcome([], True, 0, 0, [], self.home.new_records(self.name))
         latest_groups = set(self.latest.groups()) if self.latest else set()
         hash_pool = ThreadPoolExecutor(max_workers=hash_workers(), thread_name_prefix="etc-hash")
+        self.uploader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="etc-upload")
         present = [sid for v in (self.latest, self.base) if v is not None for sid in v.shard_ids()]
         order = sorted(set(groups) | set(carried))
-        with hash_pool, self.remote.shard_sink(present) as put, contextlib.ExitStack() as stack, \
+        with hash_pool, self.uploader, self.remote.shard_sink(present) as put, contextlib.ExitStack() as stack, \
                 Progress(0 if dry else None, f"push {self.name}", None if self.quiet is None else not self.quiet) as bar:
             # One scan across the groups: the next group's first batch is scanned and hashed while
             # this group's last one uploads.
@@ -354,19 +355,27 @@ class _Job:
                     for fe, f, h in zip(from_latest, batch, hashes))
             fresh = [NewFile(f"{self.path}/{f.rel}", f.size, *h, group) for f, h in zip(batch, hashes)
                      if f.size > 0 and h[0] not in known]
+            uploading = None
             if not dry:
                 parts, uploads = plan_uploads(fresh, self.workers)
                 for u in uploads:
                     sizes[u.obj] = u.size
                 known.update(parts)
-                self._upload(uploads, out, bar)
+                # The batch's entries are described while its objects upload: where each file's bytes
+                # go is known from the plan.
+                uploading = self.uploader.submit(self._upload, uploads, out, bar)
+            try:
+                for f, (sha, chunks) in zip(batch, hashes):
+                    out.records.add(f.rel, make_record(f, sha, chunks), group)
+                    out.files += 1
+                    out.bytes += f.size
+                    if not dry:
+                        writer.add(FileEntry(f.rel, f.size, sha, f.executable, known[sha] if f.size else ()))
+            finally:
+                if uploading is not None:
+                    uploading.result()
+            if not dry:
                 _check_unchanged(self.path, batch, fresh)
-            for f, (sha, chunks) in zip(batch, hashes):
-                out.records.add(f.rel, make_record(f, sha, chunks), group)
-                out.files += 1
-                out.bytes += f.size
-                if not dry:
-                    writer.add(FileEntry(f.rel, f.size, sha, f.executable, known[sha] if f.size else ()))
             nonempty = True
         if latest is not None and out.same:
             out.same = latest.drain() == 0 and sorted(latest.dirs) == sorted(dirs)
