@@ -175,10 +175,15 @@ def test_version_and_help(tmp_path: Path, user: Path):
 
     subparsers = next(a for a in _parser()._actions if a.dest == "command").choices
     assert {"register", "list", "push", "pull", "purge", "create", "info", "versions", "gc"} <= set(subparsers)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:  # each `etc COMMAND --help` is its own process: overlap the start-ups
+        texts = dict(zip(subparsers, pool.map(lambda command: run(command, "--help", cwd=tmp_path, home=user).stdout,
+                                              subparsers)))
     for command, parser in subparsers.items():
         for action in parser._actions:
             assert action.help, f"etc {command}: {action.dest} has no help text"
-        text = run(command, "--help", cwd=tmp_path, home=user).stdout
+        text = texts[command]
         assert "examples:" in text and f"{parser.prog} " in text.split("examples:")[1], command
 
 

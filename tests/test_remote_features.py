@@ -221,15 +221,18 @@ def test_unreachable_endpoint_is_one_clear_line(remote, monkeypatch):
     if remote.kind == "file":
         pytest.skip("file:// has no endpoint")
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there: connection refused
+    # The line is what this checks; a short budget spares the wait (tests/reliability/test_give_up.py
+    # checks the default one).
+    quick = {"give_up_seconds": 1}
     if remote.kind == "s3":
-        cfg = remote.config(endpoint_url=dead)
+        cfg = remote.config(endpoint_url=dead, **quick)
         hint = "check endpoint_url/network"
     elif remote.kind == "az":
-        cfg = remote.config(azure_account_url=f"{dead}/devstoreaccount1")
+        cfg = remote.config(azure_account_url=f"{dead}/devstoreaccount1", **quick)
         hint = "check azure_account_url/network"
     else:
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", dead)
-        cfg = remote.config()
+        cfg = remote.config(**quick)
         hint = "check STORAGE_EMULATOR_HOST/network"
     with pytest.raises(etc.RemoteError) as info:
         etc.versions("anything", config=cfg)

@@ -29,17 +29,9 @@ def user(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """One moto S3 server (server mode, HTTP on 127.0.0.1) for the reliability suite."""
-    pytest.importorskip("boto3")
-    pytest.importorskip("moto.server")
-    import logging
-
-    from etcetera.testing import moto_server
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-    with moto_server() as endpoint:
-        yield endpoint
+def moto_endpoint(s3_endpoint: str) -> str:
+    """The run's moto S3 server (server mode, HTTP on 127.0.0.1; tests/servers.py) for the reliability suite."""
+    return s3_endpoint
 
 
 @pytest.fixture

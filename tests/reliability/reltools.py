@@ -35,6 +35,16 @@ def etc_cli(*args: str, config: Path, user: Path, timeout: float = 120, env: dic
                           capture_output=True, text=True, timeout=timeout, **kw)
 
 
+def etc_cli_each(*commands: list[str], config: Path, user: Path) -> list[subprocess.CompletedProcess]:
+    """Run several independent `etc` commands at once (each its own process, as `etc_cli`); their
+    results in the order given.  For checks that each command alone must pass: on 2 cores, the
+    start-ups overlap instead of adding up."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(commands)) as pool:
+        return list(pool.map(lambda args: etc_cli(*args, config=config, user=user), commands))
+
+
 def crash(hook: str, *args: str, config: Path, user: Path) -> subprocess.CompletedProcess:
     """Run `etc ARGS` and SIGKILL it at `hook` (see crashrun.py); assert it really died by SIGKILL."""
     proc = subprocess.run([sys.executable, CRASHRUN, hook, "--", "--config", str(config), *args],

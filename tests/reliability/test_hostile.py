@@ -22,7 +22,7 @@ import pytest
 import etcetera as etc
 from etcetera.manifest import FORMAT
 
-from .reltools import etc_cli, one_line_error, tree
+from .reltools import etc_cli, etc_cli_each, one_line_error, tree
 from .stats import HOSTILE_INPUTS
 
 
@@ -231,8 +231,8 @@ def test_forged_manifests_are_refused(case, file_remote, tmp_path, user, evil_pa
     (remote_root / "objects" / H).write_bytes(b"hello")
     toml = file_remote.toml("home")
     before = _outside_snapshot(tmp_path)
-    for args in (["pull", "m"], ["info", "-r", "m"]):
-        proc = etc_cli(*args, config=toml, user=user)
+    commands = (["pull", "m"], ["info", "-r", "m"])
+    for args, proc in zip(commands, etc_cli_each(*commands, config=toml, user=user)):
         line = one_line_error(proc, "m@1")
         assert proc.returncode == 1, line  # a refusal, not a crash (exit 2)
     assert _outside_snapshot(tmp_path) - before <= {"etc-home.toml"}
@@ -264,8 +264,8 @@ def test_bad_dataset_names_are_refused(name, file_remote, tmp_path, user):
         with pytest.raises(etc.InvalidNameError) as info:
             call()
         assert "\n" not in str(info.value) and len(str(info.value)) < 400
-    for args in (["create", name], ["register", str(src), name], ["pull", name]):
-        proc = etc_cli(*args, config=toml, user=user)
+    commands = (["create", name], ["register", str(src), name], ["pull", name])
+    for args, proc in zip(commands, etc_cli_each(*commands, config=toml, user=user)):
         if name.startswith("-"):  # argparse takes it for an option: a usage error (exit 2), nothing done
             assert proc.returncode == 2 and "Traceback" not in proc.stderr
             continue

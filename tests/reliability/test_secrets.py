@@ -122,9 +122,10 @@ def test_s3_cli_never_leaks(debug_everything, s3_proxied, moto_endpoint, tmp_pat
     assert outputs[1].returncode == 0, outputs[1].stderr
     if debug_everything:  # the scan saw real debug output of every S3 request
         assert "s3 PUT" in outputs[1].stderr and "s3 GET" in outputs[2].stderr
-    # Failures: an unreachable endpoint and a persistently failing server.
+    # Failures: an unreachable endpoint and a persistently failing server (a short budget: its
+    # retries are logged all the same, without waiting out the default 10 s).
     bad = _toml(tmp_path / "bad.toml", {**{k: v for k, v in _read(toml).items()},
-                                         "endpoint_url": f"http://127.0.0.1:{free_port()}"})
+                                         "endpoint_url": f"http://127.0.0.1:{free_port()}", "give_up_seconds": 2})
     for args in (["pull", "sec"],) if debug_everything else ():
         proc = _run(args, bad, user, debug_everything)
         assert proc.returncode != 0
@@ -155,7 +156,8 @@ def test_s3_api_exceptions_and_logs_never_leak(s3_proxied, tmp_path, caplog):
     failing = [
         (lambda: etc.pull("ghost", config=cfg), etc.NotFoundError, "dataset ghost is not on s3://"),
         (lambda: etc.pull("api@5", config=cfg), etc.NotFoundError, "api@5 does not exist on s3://"),
-        (lambda: etc.versions("api", config=cfg.replace(endpoint_url=f"http://127.0.0.1:{free_port()}")),
+        (lambda: etc.versions("api", config=cfg.replace(endpoint_url=f"http://127.0.0.1:{free_port()}",
+                                                        give_up_seconds=2)),
          etc.RemoteError, "cannot connect to http://127.0.0.1:"),
         (lambda: etc.push("api", config=cfg.replace(url=remote.url + "-nobucket")),
          etc.RemoteError, "-nobucket does not exist"),
