@@ -17,7 +17,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 
@@ -28,7 +28,7 @@ from etcetera.storage import open_storage
 import web
 
 USER = "etc-user"
-PASSWORD = f"pr0xy-Pass-{uuid.uuid4().hex[:10]}"
+PASSWORD = f"pr0xy:P@ss-{uuid.uuid4().hex[:10]}"  # ":" and "@" travel percent-encoded in the URL
 TOKEN = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 _HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "transfer-encoding", "te",
         "trailer", "upgrade", "server", "date"}
@@ -100,7 +100,7 @@ class ForwardProxy:
         self.port = self.server.server_address[1]
 
     def url(self, password: str = PASSWORD) -> str:
-        return f"http://{USER}:{password}@127.0.0.1:{self.port}"
+        return f"http://{USER}:{quote(password, safe='')}@127.0.0.1:{self.port}"
 
 
 def pipe(a: socket.socket, b: socket.socket) -> None:
@@ -163,7 +163,7 @@ def tls_relay(upstream: str, cert: Path, key: Path) -> Iterator[str]:
 
 
 def no_secret(text: str) -> None:
-    assert PASSWORD not in text and TOKEN not in text
+    assert PASSWORD not in text and quote(PASSWORD, safe="") not in text and TOKEN not in text
 
 
 def records(caplog: pytest.LogCaptureFixture) -> str:
