@@ -107,6 +107,12 @@ def protect(config: "Config") -> None:
                 logger.addFilter(_FILTER)
 
 
+def hide(*values: str) -> None:
+    """Register secrets that come from elsewhere than a Config (a proxy's password), to be scrubbed too."""
+    with _lock:
+        _secrets.update(v for v in values if len(v) >= _MIN_SECRET)
+
+
 def request_timeouts(budget: float) -> tuple[float, float]:
     """(connect, read) timeouts of one HTTP request, in seconds, for a give-up budget of `budget` s.
 

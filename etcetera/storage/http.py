@@ -30,7 +30,7 @@ from ..errors import ConfigError, CutOffError, NotFoundError, RemoteError, Trans
 from ..version import __version__
 from .base import ObjectInfo, Source, Storage
 from .cloud import WarnOnce, request_timeouts, show_endpoint
-from .httppool import BLOCK, Pool
+from .httppool import BLOCK, Pool, ProxyError
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -80,12 +80,14 @@ class HTTPStorage(Storage):
         while True:
             try:
                 resp, conn = self._pool.exchange(method, path, headers)
+            except ProxyError as exc:
+                raise RemoteError(f"cannot {action} {key} on {self.url}: {exc}") from None
             except ssl.SSLCertVerificationError as exc:
                 raise RemoteError(f"cannot {action} {key} on {self.url}: the server's TLS certificate is not "
                                   f"trusted ({(exc.verify_message or 'verify failed')[:80]}): check the url, or "
                                   f"the certificate (SSL_CERT_FILE names extra trusted ones)") from None
             except (OSError, http.client.HTTPException) as exc:
-                failure = f"cannot reach {self._host()} ({type(exc).__name__})"
+                failure = f"cannot reach {self._host()}{self._pool.via} ({type(exc).__name__})"
             else:
                 status = resp.status
                 if status in (301, 302, 303, 307, 308):

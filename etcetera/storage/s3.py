@@ -12,7 +12,8 @@ Credentials: the Config's `aws_access_key_id`, `aws_secret_access_key` and optio
 its `x-amz-bucket-region`).  `endpoint_url` (else `AWS_ENDPOINT_URL_S3`/`AWS_ENDPOINT_URL`) points at
 an S3-compatible store, addressed path-style; AWS itself is addressed virtual-host style.  With
 `public = true`, objects are written with the `public-read` ACL, and when no credentials exist at all
-requests go unsigned (anonymous), so anyone can pull a public dataset.
+requests go unsigned (anonymous), so anyone can pull a public dataset.  TLS trusts the certificates in
+`AWS_CA_BUNDLE` (else the profile's `ca_bundle`) instead of the system's; proxies: see `httppool.py`.
 
 Integrity: every upload is one `PutObject` whose payload sha256 is signed and sent as
 `x-amz-checksum-sha256`, so S3 refuses a body that changed on the way and keeps the checksum.  An
@@ -52,7 +53,7 @@ from ..errors import ConfigError, CutOffError, EtcError, NotFoundError, RemoteEr
 from ..version import __version__
 from .base import ObjectInfo, Source, Storage
 from .cloud import WarnOnce, one_line, protect, request_timeouts, show_endpoint
-from .httppool import BLOCK, Pool
+from .httppool import BLOCK, Pool, ProxyError
 from .sigv4 import EMPTY_SHA256, Signer, find_credentials, uri_encode
 
 log = logging.getLogger("etcetera.s3")
@@ -149,7 +150,8 @@ class S3Storage(Storage):
         protect(cfg)
         self.endpoint_url = cfg.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         self.endpoint = show_endpoint(self.endpoint_url) or "the S3 endpoint"
-        self._credentials, profile_region = find_credentials(key_id, secret, token, self.url)
+        self._credentials, profile_region, profile_ca = find_credentials(key_id, secret, token, self.url)
+        self.ca_bundle = os.environ.get("AWS_CA_BUNDLE") or profile_ca or None
         protect(cfg)  # botocore's loggers, if its chain was imported just now
         self.unsigned = self._credentials is None and bool(cfg.public)
         self.region = (cfg.region_name or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
@@ -186,7 +188,11 @@ class S3Storage(Storage):
         self.region = region
         self.host_header = host if port in (None, default_port) else f"{host}:{port}"
         self.base = base
-        self.pool = Pool(scheme, host, port, self.config.worker_count, self.timeouts)
+        try:
+            self.pool = Pool(scheme, host, port, self.config.worker_count, self.timeouts, self.ca_bundle)
+        except OSError as exc:  # the CA bundle: missing, unreadable or not PEM certificates
+            raise ConfigError(f"remote {self.url}: cannot load the CA bundle {self.ca_bundle} "
+                              f"({type(exc).__name__}): check AWS_CA_BUNDLE (or the AWS profile's ca_bundle)") from None
         self.signer = Signer(self._credentials, region) if self._credentials is not None else None
         if old is not None:
             old.close()
@@ -225,10 +231,13 @@ class S3Storage(Storage):
             tried = time.monotonic()
             try:
                 resp, conn = pool.exchange(method, target, sent, body)
+            except ProxyError as exc:
+                raise RemoteError(f"cannot {action} on {self.url}: {exc}") from None
             except ssl.SSLError as exc:
                 if isinstance(exc, ssl.SSLCertVerificationError) or "WRONG_VERSION" in str(exc):
-                    raise RemoteError(f"cannot {action} on {self.url}: TLS failed with {self.endpoint}: check "
-                                      f"endpoint_url (http vs https) and certificates") from None
+                    raise RemoteError(f"cannot {action} on {self.url}: TLS failed with {self.endpoint}{pool.via}: "
+                                      f"check endpoint_url (http vs https) and certificates (AWS_CA_BUNDLE names "
+                                      f"the CA file to trust)") from None
                 failure = _Unreachable(False, type(exc).__name__)
             except (OSError, http.client.HTTPException) as exc:
                 refused = isinstance(exc, (ConnectionRefusedError, socket.gaierror))
@@ -285,8 +294,9 @@ class S3Storage(Storage):
             )
         if isinstance(exc, _Unreachable):
             if exc.connect:
-                return TransientError(f"cannot {where}: cannot connect to {self.endpoint} ({exc.detail}) "
-                                      f"for {budget}: check endpoint_url/network")
+                return TransientError(f"cannot {where}: cannot connect to {self.endpoint}{self.pool.via} "
+                                      f"({exc.detail}) for {budget}: check endpoint_url/network"
+                                      f"{'/proxy' if self.pool.via else ''}")
             if exc.detail.isdigit() or exc.detail in _TRANSIENT_CODES:
                 return TransientError(f"cannot {where}: {self.endpoint} kept failing ({exc.detail}) for "
                                       f"{budget}: try again later (or raise give_up_seconds)")

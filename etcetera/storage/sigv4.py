@@ -50,37 +50,40 @@ class CredentialSource:
 
 
 def find_credentials(key_id: str | None, secret: str | None, token: str | None, url: str
-                     ) -> tuple[CredentialSource | None, str | None]:
-    """(the credentials to sign with or None, a region named by the AWS profile or None)."""
+                     ) -> tuple[CredentialSource | None, str | None, str | None]:
+    """(the credentials to sign with or None, the region and the CA bundle that the AWS profile names
+    or None: the profile is read only when the credentials come from botocore's chain)."""
     if key_id and secret:
-        return CredentialSource(Credentials(key_id, secret, token or None)), None
+        return CredentialSource(Credentials(key_id, secret, token or None)), None, None
     env = os.environ
     # A named profile is the user's explicit choice: botocore resolves (and checks) it.
     if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY") and not env.get("AWS_PROFILE"):
         creds = Credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"],
                             env.get("AWS_SESSION_TOKEN") or env.get("AWS_SECURITY_TOKEN") or None)
-        return CredentialSource(creds, origin="environment"), None
+        return CredentialSource(creds, origin="environment"), None, None
     return _botocore_chain(url)
 
 
-def _botocore_chain(url: str) -> tuple[CredentialSource | None, str | None]:
+def _botocore_chain(url: str) -> tuple[CredentialSource | None, str | None, str | None]:
     try:
         import botocore.exceptions as bex
         import botocore.session
     except ImportError:  # only explicit keys (config or environment) then
-        return None, None
+        return None, None, None
     try:
         session = botocore.session.Session()
         creds = session.get_credentials()
         region = session.get_config_variable("region")
+        ca_bundle = session.get_config_variable("ca_bundle")
     except bex.ProfileNotFound:
         raise ConfigError(f"remote {url}: the AWS profile named by AWS_PROFILE does not exist") from None
     except bex.BotoCoreError as exc:
         raise RemoteError(f"cannot connect to {url}: AWS credentials could not be loaded ({type(exc).__name__}): "
                           f"check credentials") from None
     if creds is None:
-        return None, region
-    return CredentialSource(refresh=creds.get_frozen_credentials, origin=f"botocore:{creds.method}"), region
+        return None, region, ca_bundle
+    return (CredentialSource(refresh=creds.get_frozen_credentials, origin=f"botocore:{creds.method}"), region,
+            ca_bundle)
 
 
 def uri_encode(text: str, slash: bool = False) -> str:
