@@ -20,6 +20,11 @@ from servers import gcs_endpoint, gs_remote, s3_endpoint, s3_remote  # noqa: E40
 from servers import az_endpoint, az_remote  # noqa: E402,F401
 
 
+# The suite's servers are all on loopback: a proxy set for the machine (corporate CI) must not carry
+# their traffic.  tests/test_proxy.py sets the variables it tests itself.
+for _name in ("NO_PROXY", "no_proxy"):
+    os.environ[_name] = ",".join(filter(None, [os.environ.get(_name), "127.0.0.1", "localhost"]))
+
 _SCRATCH = pytest.StashKey[Path]()
 _OLD_TMPDIR = pytest.StashKey["str | None"]()
 

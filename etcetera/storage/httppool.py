@@ -46,7 +46,7 @@ class Proxy(NamedTuple):
 
 def find_proxy(scheme: str, host: str, port: int | None) -> Proxy | None:
     """The proxy that the `*_proxy` variables name for this origin, or None for a direct connection."""
-    if not any(name[-6:].lower() == "_proxy" for name in os.environ):
+    if not any(name[-6:].lower() == "_proxy" and name.lower() != "no_proxy" for name in os.environ):
         return None
     import urllib.request  # only now: its import would cost every command's start-up otherwise
 
