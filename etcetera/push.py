@@ -17,8 +17,8 @@ import shutil
 import stat
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator, NamedTuple, TypeVar
 
@@ -38,8 +38,7 @@ from .version import __version__, author
 log = logging.getLogger("etcetera")
 
 
-@dataclass
-class PushReport:
+class PushReport(NamedTuple):
     """What a push did: the version it published (or found up to date) and the bytes it sent."""
 
     name: str
@@ -233,19 +232,19 @@ def _same_as_recorded(folder: str, rel: str, lines: Iterator[str], dirs: list[st
     return files, nbytes
 
 
-@dataclass
 class _Outcome:
     """What a streamed pass over the dataset produced."""
 
-    groups: list[Group]  # the new version's groups (their shards are uploaded unless dry)
-    same: bool  # the content (paths, hashes, modes, empty folders) is the latest version's
-    files: int
-    bytes: int
-    dirs: list[str]  # the local copy's empty folders
-    records: RecordsWriter  # the state's new records (stat and content id of every local file)
-    sent: int = 0
-    found: list[Upload] = field(default_factory=list)  # objects that were already on the remote
-    renewed: set[str] = field(default_factory=set)  # metadata shards that were already on the remote
+    def __init__(self, records: RecordsWriter) -> None:
+        self.groups: list[Group] = []  # the new version's groups (their shards are uploaded unless dry)
+        self.same = True  # the content (paths, hashes, modes, empty folders) is the latest version's
+        self.files = 0
+        self.bytes = 0
+        self.dirs: list[str] = []  # the local copy's empty folders
+        self.records = records  # the state's new records (stat and content id of every local file)
+        self.sent = 0
+        self.found: list[Upload] = []  # objects that were already on the remote
+        self.renewed: set[str] = set()  # metadata shards that were already on the remote
 
 
 class _Scanned(NamedTuple):
@@ -268,10 +267,11 @@ class _Job:
         self.latest, self.base, self.workers, self.quiet, self.shard_files = latest, base, workers, quiet, shard_files
 
     def run(self, groups: list[str], carried: list[str], *, dry: bool) -> _Outcome:
-        out = _Outcome([], True, 0, 0, [], self.home.new_records(self.name))
+        out = _Outcome(self.home.new_records(self.name))
         latest_groups = set(self.latest.groups()) if self.latest else set()
         hash_pool = ThreadPoolExecutor(max_workers=hash_workers(), thread_name_prefix="etc-hash")
         self.uploader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="etc-upload")
+        self.uploading: deque[tuple[Future, list[LocalFile], list[NewFile]]] = deque()
         present = [sid for v in (self.latest, self.base) if v is not None for sid in v.shard_ids()]
         order = sorted(set(groups) | set(carried))
         with hash_pool, self.uploader, self.remote.shard_sink(present) as put, contextlib.ExitStack() as stack, \
@@ -280,20 +280,26 @@ class _Job:
             # this group's last one uploads.
             scan = stack.enter_context(contextlib.closing(
                 _ahead(self._scan([g for g in order if g not in carried], hash_pool))))
-            for group in order:
-                if group in carried:
-                    done = self._carry(group, put, dry)
-                    out.same = out.same and self.base is self.latest
-                    latest_groups.discard(group)
-                    if done is not None:
-                        out.files += done.files
-                        out.bytes += done.bytes
-                else:
-                    done = self._group(group, scan, out, put, bar, dry)
-                    if done is not None:
+            try:
+                for group in order:
+                    if group in carried:
+                        done = self._carry(group, put, dry)
+                        out.same = out.same and self.base is self.latest
                         latest_groups.discard(group)
-                if done is not None and not dry:
-                    out.groups.append(done)
+                        if done is not None:
+                            out.files += done.files
+                            out.bytes += done.bytes
+                    else:
+                        done = self._group(group, scan, out, put, bar, dry)
+                        if done is not None:
+                            latest_groups.discard(group)
+                    if done is not None and not dry:
+                        out.groups.append(done)
+                self._settle(keep=0)
+            except BaseException:
+                for pending, _, _ in self.uploading:
+                    pending.cancel()  # a failed push starts no more uploads
+                raise
         out.same = out.same and not latest_groups and self.latest is not None
         out.renewed = put.renewed
         out.dirs.sort()
@@ -355,7 +361,6 @@ class _Job:
                     for fe, f, h in zip(from_latest, batch, hashes))
             fresh = [NewFile(f"{self.path}/{f.rel}", f.size, *h, group) for f, h in zip(batch, hashes)
                      if f.size > 0 and h[0] not in known]
-            uploading = None
             if not dry:
                 parts, uploads = plan_uploads(fresh, self.workers)
                 for u in uploads:
@@ -363,19 +368,14 @@ class _Job:
                 known.update(parts)
                 # The batch's entries are described while its objects upload: where each file's bytes
                 # go is known from the plan.
-                uploading = self.uploader.submit(self._upload, uploads, out, bar)
-            try:
-                for f, (sha, chunks) in zip(batch, hashes):
-                    out.records.add(f.rel, make_record(f, sha, chunks), group)
-                    out.files += 1
-                    out.bytes += f.size
-                    if not dry:
-                        writer.add(FileEntry(f.rel, f.size, sha, f.executable, known[sha] if f.size else ()))
-            finally:
-                if uploading is not None:
-                    uploading.result()
-            if not dry:
-                _check_unchanged(self.path, batch, fresh)
+                self.uploading.append((self.uploader.submit(self._upload, uploads, out, bar), batch, fresh))
+            for f, (sha, chunks) in zip(batch, hashes):
+                out.records.add(f.rel, make_record(f, sha, chunks), group)
+                out.files += 1
+                out.bytes += f.size
+                if not dry:
+                    writer.add(FileEntry(f.rel, f.size, sha, f.executable, known[sha] if f.size else ()))
+            self._settle(keep=1)
             nonempty = True
         if latest is not None and out.same:
             out.same = latest.drain() == 0 and sorted(latest.dirs) == sorted(dirs)
@@ -387,6 +387,15 @@ class _Job:
         for d in dirs:
             writer.add_dir(d)
         return writer.finish()
+
+    def _settle(self, keep: int) -> None:
+        """Wait for the uploads of all but the `keep` latest batches, and check that none of their
+        files changed meanwhile.  Keeping the latest one in flight lets the next batch be described,
+        and a group's last shard be written, while it uploads; two batches at most are held."""
+        while len(self.uploading) > keep:
+            done, batch, fresh = self.uploading.popleft()
+            done.result()
+            _check_unchanged(self.path, batch, fresh)
 
     def _upload(self, uploads: list[Upload], out: _Outcome, bar: Progress) -> None:
         """Upload a batch's new objects; renew the age of those already there."""

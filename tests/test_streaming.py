@@ -91,6 +91,35 @@ def test_batched_push_and_pull_round_trip_incrementally_and_partial_copies_carry
     assert tree(etc.pull("st", config=b).path) == expected
 
 
+def test_a_file_changed_while_an_earlier_batch_uploads_fails_the_push(file_remote, make_dataset, monkeypatch):
+    """A batch's upload is checked (no file changed since it was listed) while the next batch is
+    described and uploaded: a change in the first batch still fails the push, and nothing is published."""
+    push_module = importlib.import_module("etcetera.push")
+    src = make_dataset("mv", {f"p/f{j:02d}.txt": b"%d" % j for j in range(20)})
+    a = file_remote.config("a")
+    etc.register(src, config=a)
+    first = a.home_path / "mv" / "data" / "p" / "f00.txt"
+    calls = []
+
+    def upload(*args, **kwargs):
+        sent = real_upload(*args, **kwargs)
+        calls.append(len(args[1]))
+        if len(calls) == 1:
+            first.write_bytes(b"edited after its upload")  # a file of the first batch (of 3)
+        return sent
+
+    real_upload = push_module.upload
+    monkeypatch.setattr(push_module, "upload", upload)
+    with pytest.raises(etc.EtcError, match="f00.txt changed while it was being pushed"):
+        _push(a, "mv", shard_files=3)
+    assert len(calls) >= 2  # the later batches uploaded before the first one's check failed the push
+    storage = open_storage(a)
+    try:
+        assert Remote(storage).latest("mv") is None
+    finally:
+        storage.close()
+
+
 def test_local_edits_are_found_across_batches(file_remote, make_dataset, small_batches):
     src = make_dataset("ed", {f"p/f{j:02d}.txt": b"%d" % j for j in range(17)})
     a, b = file_remote.config("a"), file_remote.config("b")
