@@ -270,36 +270,30 @@ class _Job:
         out = _Outcome(self.home.new_records(self.name))
         latest_groups = set(self.latest.groups()) if self.latest else set()
         hash_pool = ThreadPoolExecutor(max_workers=hash_workers(), thread_name_prefix="etc-hash")
-        self.uploader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="etc-upload")
-        self.uploading: deque[tuple[Future, list[LocalFile], list[NewFile]]] = deque()
         present = [sid for v in (self.latest, self.base) if v is not None for sid in v.shard_ids()]
         order = sorted(set(groups) | set(carried))
-        with hash_pool, self.uploader, self.remote.shard_sink(present) as put, contextlib.ExitStack() as stack, \
+        with hash_pool, self.remote.shard_sink(present) as put, contextlib.ExitStack() as stack, \
                 Progress(0 if dry else None, f"push {self.name}", None if self.quiet is None else not self.quiet) as bar:
             # One scan across the groups: the next group's first batch is scanned and hashed while
             # this group's last one uploads.
             scan = stack.enter_context(contextlib.closing(
                 _ahead(self._scan([g for g in order if g not in carried], hash_pool))))
-            try:
-                for group in order:
-                    if group in carried:
-                        done = self._carry(group, put, dry)
-                        out.same = out.same and self.base is self.latest
+            uploads = stack.enter_context(_Uploads(self.remote, self.workers, self.path, out, bar))
+            for group in order:
+                if group in carried:
+                    done = self._carry(group, put, dry)
+                    out.same = out.same and self.base is self.latest
+                    latest_groups.discard(group)
+                    if done is not None:
+                        out.files += done.files
+                        out.bytes += done.bytes
+                else:
+                    done = self._group(group, scan, out, put, uploads, dry)
+                    if done is not None:
                         latest_groups.discard(group)
-                        if done is not None:
-                            out.files += done.files
-                            out.bytes += done.bytes
-                    else:
-                        done = self._group(group, scan, out, put, bar, dry)
-                        if done is not None:
-                            latest_groups.discard(group)
-                    if done is not None and not dry:
-                        out.groups.append(done)
-                self._settle(keep=0)
-            except BaseException:
-                for pending, _, _ in self.uploading:
-                    pending.cancel()  # a failed push starts no more uploads
-                raise
+                if done is not None and not dry:
+                    out.groups.append(done)
+            uploads.settle(keep=0)
         out.same = out.same and not latest_groups and self.latest is not None
         out.renewed = put.renewed
         out.dirs.sort()
@@ -333,7 +327,7 @@ class _Job:
             yield _Scanned(group, None, [], dirs)
 
     def _group(self, group: str, scan: Iterator[_Scanned], out: _Outcome, put: ShardSink,
-               bar: Progress, dry: bool) -> Group | None:
+               uploads: "_Uploads", dry: bool) -> Group | None:
         """Hash, pack, upload and describe one local group (its batches, the next ones of `scan`);
         compare it with the latest version's."""
         sizes: dict[str, int] = {}
@@ -362,20 +356,20 @@ class _Job:
             fresh = [NewFile(f"{self.path}/{f.rel}", f.size, *h, group) for f, h in zip(batch, hashes)
                      if f.size > 0 and h[0] not in known]
             if not dry:
-                parts, uploads = plan_uploads(fresh, self.workers)
-                for u in uploads:
+                parts, objects = plan_uploads(fresh, self.workers)
+                for u in objects:
                     sizes[u.obj] = u.size
                 known.update(parts)
                 # The batch's entries are described while its objects upload: where each file's bytes
                 # go is known from the plan.
-                self.uploading.append((self.uploader.submit(self._upload, uploads, out, bar), batch, fresh))
+                uploads.submit(objects, batch, fresh)
             for f, (sha, chunks) in zip(batch, hashes):
                 out.records.add(f.rel, make_record(f, sha, chunks), group)
                 out.files += 1
                 out.bytes += f.size
                 if not dry:
                     writer.add(FileEntry(f.rel, f.size, sha, f.executable, known[sha] if f.size else ()))
-            self._settle(keep=1)
+            uploads.settle(keep=1)
             nonempty = True
         if latest is not None and out.same:
             out.same = latest.drain() == 0 and sorted(latest.dirs) == sorted(dirs)
@@ -388,27 +382,50 @@ class _Job:
             writer.add_dir(d)
         return writer.finish()
 
-    def _settle(self, keep: int) -> None:
-        """Wait for the uploads of all but the `keep` latest batches, and check that none of their
-        files changed meanwhile.  Keeping the latest one in flight lets the next batch be described,
-        and a group's last shard be written, while it uploads; two batches at most are held."""
-        while len(self.uploading) > keep:
-            done, batch, fresh = self.uploading.popleft()
-            done.result()
-            _check_unchanged(self.path, batch, fresh)
 
-    def _upload(self, uploads: list[Upload], out: _Outcome, bar: Progress) -> None:
+class _Uploads:
+    """A push's batches of new objects, uploaded one batch after the other (each by the transfer
+    engine's workers) while the push describes the next.  Settling a batch waits for it and checks
+    that none of its files changed meanwhile; the latest one is kept in flight, so the next batch is
+    described, and a group's last shard written, while it uploads: two batches at most are held."""
+
+    def __init__(self, remote: Remote, workers: int, root: Path, out: _Outcome, bar: Progress) -> None:
+        self.remote, self.workers, self.root, self.out, self.bar = remote, workers, root, out, bar
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="etc-upload")
+        self.pending: deque[tuple[Future, list[LocalFile], list[NewFile]]] = deque()
+
+    def __enter__(self) -> "_Uploads":
+        return self
+
+    def __exit__(self, kind: type | None, *_: object) -> None:
+        if kind is not None:
+            for future, _batch, _fresh in self.pending:
+                future.cancel()  # a failed push starts no more uploads
+        self.pool.shutdown(wait=True)
+
+    def submit(self, objects: list[Upload], batch: list[LocalFile], fresh: list[NewFile]) -> None:
+        """Upload `objects`, which hold the bytes of `fresh`, new files of the listed `batch`."""
+        self.pending.append((self.pool.submit(self._upload, objects), batch, fresh))
+
+    def settle(self, keep: int) -> None:
+        """Wait for all but the `keep` latest batches; raise if one failed or a file of it changed."""
+        while len(self.pending) > keep:
+            done, batch, fresh = self.pending.popleft()
+            done.result()
+            _check_unchanged(self.root, batch, fresh)
+
+    def _upload(self, objects: list[Upload]) -> None:
         """Upload a batch's new objects; renew the age of those already there."""
+        out, objs = self.out, self.remote.objects
         found: list[Upload] = []
-        bar.grow(sum(u.size for u in uploads))
-        out.sent += upload(self.remote.objects, uploads, self.workers, bar, found)
+        self.bar.grow(sum(u.size for u in objects))
+        out.sent += upload(objs, objects, self.workers, self.bar, found)
         if found:
             # Objects already on the remote that no version this push builds on names (leftovers of
             # an interrupted push, or another dataset's): a gc may judge them orphans right now.
             # Renewing their age before the manifest names them makes such a gc keep them; any it
             # already deleted are uploaded again.
-            out.sent += upload(self.remote.objects, renew(self.remote.objects, found, self.workers), self.workers,
-                               Progress(0, "", False))
+            out.sent += upload(objs, renew(objs, found, self.workers), self.workers, Progress(0, "", False))
             out.found.extend(found)
 
 
