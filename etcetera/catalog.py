@@ -21,9 +21,9 @@ import json
 import operator
 import re
 import zlib
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from ._values import FrozenValue, Value, set_field as _set
 from .compactjson import compact, pieces
 from .dataset import partition_of
 from .errors import FormatError, IntegrityError, InvalidNameError
@@ -60,10 +60,10 @@ def read_version(raw: bytes, where: str) -> "Manifest | Root":
     return Manifest.from_doc(doc, where)
 
 
-@dataclass(frozen=True)
-class ShardRef:
+class ShardRef(FrozenValue):
     """Where a shard is and what it must hold (checked when it is read)."""
 
+    __slots__ = ("id", "size", "files", "bytes", "first", "last")
     id: str
     size: int  # bytes of the shard object
     files: int
@@ -71,28 +71,49 @@ class ShardRef:
     first: str  # first and last file path ('' when it holds only folders)
     last: str
 
+    def __init__(self, id: str, size: int, files: int, bytes: int, first: str, last: str) -> None:
+        _set(self, "id", id)
+        _set(self, "size", size)
+        _set(self, "files", files)
+        _set(self, "bytes", bytes)
+        _set(self, "first", first)
+        _set(self, "last", last)
 
-@dataclass
-class Group:
+
+class Group(Value):
+    """One group of a version (a partition `data/<p>`, or '.'): its counts and its shards."""
+
+    __slots__ = ("name", "files", "bytes", "shards")
     name: str
-    files: int = 0
-    bytes: int = 0
-    shards: list[ShardRef] = field(default_factory=list)
+    files: int
+    bytes: int
+    shards: list[ShardRef]
+
+    def __init__(self, name: str, files: int = 0, bytes: int = 0, shards: list[ShardRef] | None = None) -> None:
+        self.name, self.files, self.bytes = name, files, bytes
+        self.shards = [] if shards is None else shards
 
     @property
     def partition(self) -> str | None:
         return self.name[5:] if self.name.startswith("data/") else None
 
 
-@dataclass
-class Root:
+class Root(Value):
+    """A version's root document (format etcetera/2): its groups and where their shards are."""
+
+    __slots__ = ("name", "version", "groups", "parent", "created", "author", "tool")
     name: str
     version: int
     groups: list[Group]
-    parent: int | None = None
-    created: str = ""
-    author: str = ""
-    tool: str = ""
+    parent: int | None
+    created: str
+    author: str
+    tool: str
+
+    def __init__(self, name: str, version: int, groups: list[Group], parent: int | None = None, created: str = "",
+                 author: str = "", tool: str = "") -> None:
+        self.name, self.version, self.groups = name, version, groups
+        self.parent, self.created, self.author, self.tool = parent, created, author, tool
 
     def partitions(self) -> list[str]:
         return sorted(g.partition for g in self.groups if g.partition is not None)
@@ -179,11 +200,17 @@ def _parse_root(doc: dict) -> Root:
                 str(doc.get("author", "")), str(doc.get("tool", "")))
 
 
-@dataclass
-class Shard:
+class Shard(Value):
+    """A metadata shard's content: file entries of one group in path order, its empty folders
+    and the sizes of the objects its entries refer to."""
+
+    __slots__ = ("files", "dirs", "objects")
     files: list[FileEntry]
     dirs: list[str]
     objects: dict[str, int]
+
+    def __init__(self, files: list[FileEntry], dirs: list[str], objects: dict[str, int]) -> None:
+        self.files, self.dirs, self.objects = files, dirs, objects
 
     def to_bytes(self, group: str) -> bytes:
         head = {"format": SHARD_FORMAT, "group": group, "objects": self.objects, "dirs": self.dirs, "files": []}

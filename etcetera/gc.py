@@ -9,8 +9,8 @@ whose manifest does not exist yet, never loses its objects.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
+from ._values import Value
 from .remote import DATASETS, OBJECTS, Remote
 from .spill import batches, spill_db
 from .storage import ObjectInfo
@@ -19,13 +19,20 @@ from .transfer import run_parallel
 DEFAULT_GRACE_HOURS = 24.0
 
 
-@dataclass
-class GcReport:
+class GcReport(Value):
+    """What `etc gc` found and did: objects listed, referenced, deleted (and their bytes), and
+    unreferenced ones kept because they are recent."""
+
+    __slots__ = ("objects", "referenced", "deleted", "deleted_bytes", "kept_recent")
     objects: int
     referenced: int
     deleted: int
     deleted_bytes: int
     kept_recent: int
+
+    def __init__(self, objects: int, referenced: int, deleted: int, deleted_bytes: int, kept_recent: int) -> None:
+        self.objects, self.referenced, self.deleted = objects, referenced, deleted
+        self.deleted_bytes, self.kept_recent = deleted_bytes, kept_recent
 
 
 BATCH = 1000  # orphans deleted at a time

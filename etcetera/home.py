@@ -16,10 +16,10 @@ import fcntl
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator, NamedTuple
 
+from ._values import Value
 from .dataset import LocalFile, partition_of
 from .errors import DatasetError
 from .names import NAME_RE, check_name
@@ -90,23 +90,33 @@ class RecordsWriter:
         self._open.clear()
 
 
-@dataclass
-class State:
+class State(Value):
     """What the home knows about one local dataset.  The per-file records are read lazily: by
     group and in path order with `records()`, or all at once through `files` (small datasets)."""
 
-    version: int | None = None
-    remote: str | None = None
-    partitions: list[str] | None = None  # None: every partition was pulled
-    _files: dict[str, FileRecord] | None = field(default=None, repr=False)
-    dirs: list[str] | None = None  # empty directories at that version, when known
-    pending: Pending | None = None
-    records_dir: Path | None = field(default=None, repr=False)  # the folder of per-group records
+    __slots__ = ("version", "remote", "partitions", "_files", "dirs", "pending", "records_dir", "hashes_dir",
+                 "source", "_hashes")
+    _hidden = ("_files", "records_dir", "hashes_dir", "_hashes")
+    version: int | None
+    remote: str | None
+    partitions: list[str] | None  # None: every partition was pulled
+    _files: dict[str, FileRecord] | None
+    dirs: list[str] | None  # empty directories at that version, when known
+    pending: Pending | None
+    records_dir: Path | None  # the folder of per-group records
     # Content ids of the files as `register` copied them: a hash cache only, never a version's
     # content (unlike the records, which pull and status read as what the base version had).
-    hashes_dir: Path | None = field(default=None, repr=False)
-    source: str | None = None  # the folder a push from a folder (`push --from`) last published
-    _hashes: dict[str, FileRecord] | None = field(default=None, repr=False)
+    hashes_dir: Path | None
+    source: str | None  # the folder a push from a folder (`push --from`) last published
+    _hashes: dict[str, FileRecord] | None
+
+    def __init__(self, version: int | None = None, remote: str | None = None, partitions: list[str] | None = None,
+                 _files: dict[str, FileRecord] | None = None, dirs: list[str] | None = None,
+                 pending: Pending | None = None, records_dir: Path | None = None, hashes_dir: Path | None = None,
+                 source: str | None = None, _hashes: dict[str, FileRecord] | None = None) -> None:
+        self.version, self.remote, self.partitions, self._files = version, remote, partitions, _files
+        self.dirs, self.pending, self.records_dir, self.hashes_dir = dirs, pending, records_dir, hashes_dir
+        self.source, self._hashes = source, _hashes
 
     @property
     def files(self) -> dict[str, FileRecord]:

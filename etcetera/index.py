@@ -13,9 +13,9 @@ version roots and tag events stay the truth: an index only says where a reader s
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
+from ._values import Value
 from .errors import FormatError, InvalidNameError
 from .names import check_tag, is_name
 
@@ -24,13 +24,18 @@ INDEX = "_index.json"  # '_' cannot start a dataset name, so this never names a 
 MAX_INDEX_BYTES = 64 << 20
 
 
-@dataclass
-class DatasetIndex:
+class DatasetIndex(Value):
     """What the index of one dataset says: its versions (ascending) and its tags' newest events."""
 
+    __slots__ = ("name", "versions", "tags")
     name: str
-    versions: list[int] = field(default_factory=list)
-    tags: dict[str, int] = field(default_factory=dict)
+    versions: list[int]
+    tags: dict[str, int]
+
+    def __init__(self, name: str, versions: list[int] | None = None, tags: dict[str, int] | None = None) -> None:
+        self.name = name
+        self.versions = [] if versions is None else versions
+        self.tags = {} if tags is None else tags
 
     def to_bytes(self) -> bytes:
         return _dump({"format": FORMAT, "name": self.name, "versions": sorted(self.versions),

@@ -13,10 +13,10 @@ import hashlib
 import heapq
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
+from ._values import FrozenValue, Value, set_field as _set
 from .config import Config
 from .dataset import LocalFile, batched, local_groups, walk_group
 from .errors import DatasetError, NotFoundError
@@ -29,26 +29,40 @@ from .repository import Repository
 from .spill import batches, spill_db
 
 
-@dataclass(frozen=True)
-class FileChange:
+class FileChange(FrozenValue):
     """One file that differs: added (old_size None), removed (new_size None) or changed."""
 
+    __slots__ = ("path", "old_size", "new_size")
     path: str
     old_size: int | None
     new_size: int | None
 
+    def __init__(self, path: str, old_size: int | None, new_size: int | None) -> None:
+        _set(self, "path", path)
+        _set(self, "old_size", old_size)
+        _set(self, "new_size", new_size)
 
-@dataclass
-class Diff:
+
+class Diff(Value):
     """What changed from `old` to `new`; a version of None is the local copy."""
 
+    __slots__ = ("name", "old_version", "new_version", "added", "removed", "changed", "unchanged")
     name: str
     old_version: int | None
     new_version: int | None
-    added: list[FileChange] = field(default_factory=list)
-    removed: list[FileChange] = field(default_factory=list)
-    changed: list[FileChange] = field(default_factory=list)
-    unchanged: int = 0
+    added: list[FileChange]
+    removed: list[FileChange]
+    changed: list[FileChange]
+    unchanged: int
+
+    def __init__(self, name: str, old_version: int | None, new_version: int | None,
+                 added: list[FileChange] | None = None, removed: list[FileChange] | None = None,
+                 changed: list[FileChange] | None = None, unchanged: int = 0) -> None:
+        self.name, self.old_version, self.new_version = name, old_version, new_version
+        self.added = [] if added is None else added
+        self.removed = [] if removed is None else removed
+        self.changed = [] if changed is None else changed
+        self.unchanged = unchanged
 
     @property
     def old_ref(self) -> str:
@@ -80,21 +94,34 @@ class Diff:
         }
 
 
-@dataclass
-class Status:
+class Status(Value):
     """Where a local copy stands: its base version, the remote's newer ones, and local edits."""
 
+    __slots__ = ("name", "path", "version", "remote", "latest", "newer", "remote_checked", "added", "removed",
+                 "modified", "verified")
     name: str
     path: str
     version: int | None  # the remote version the copy is based on; None: never pushed or pulled
     remote: str | None  # the remote that version came from
     latest: int | None  # the configured remote's newest version; None when it has none or was not asked
-    newer: list[int] = field(default_factory=list)  # remote versions after `version`, oldest first
-    remote_checked: bool = False  # False when no remote is configured
-    added: list[FileChange] = field(default_factory=list)
-    removed: list[FileChange] = field(default_factory=list)
-    modified: list[FileChange] = field(default_factory=list)
-    verified: bool = False  # every file re-hashed, rather than trusting unchanged stats
+    newer: list[int]  # remote versions after `version`, oldest first
+    remote_checked: bool  # False when no remote is configured
+    added: list[FileChange]
+    removed: list[FileChange]
+    modified: list[FileChange]
+    verified: bool  # every file re-hashed, rather than trusting unchanged stats
+
+    def __init__(self, name: str, path: str, version: int | None, remote: str | None, latest: int | None,
+                 newer: list[int] | None = None, remote_checked: bool = False, added: list[FileChange] | None = None,
+                 removed: list[FileChange] | None = None, modified: list[FileChange] | None = None,
+                 verified: bool = False) -> None:
+        self.name, self.path, self.version, self.remote, self.latest = name, path, version, remote, latest
+        self.newer = [] if newer is None else newer
+        self.remote_checked = remote_checked
+        self.added = [] if added is None else added
+        self.removed = [] if removed is None else removed
+        self.modified = [] if modified is None else modified
+        self.verified = verified
 
     @property
     def clean(self) -> bool:
@@ -112,27 +139,38 @@ class Status:
         }
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(FrozenValue):
     """One thing wrong: `issue` is missing, size, hash, mode or unexpected; `path` a dataset
     path (local) or an object key (remote)."""
 
+    __slots__ = ("path", "issue", "detail")
     path: str
     issue: str
     detail: str
 
+    def __init__(self, path: str, issue: str, detail: str) -> None:
+        _set(self, "path", path)
+        _set(self, "issue", issue)
+        _set(self, "detail", detail)
 
-@dataclass
-class Verification:
+
+class Verification(Value):
     """The result of checking a local copy, or a remote version's objects, against a manifest."""
 
+    __slots__ = ("name", "version", "remote", "deep", "checked", "bytes", "problems")
     name: str
     version: int
     remote: bool
     deep: bool
     checked: int  # files (local) or objects (remote) checked
     bytes: int  # bytes read to check them
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem]
+
+    def __init__(self, name: str, version: int, remote: bool, deep: bool, checked: int, bytes: int,
+                 problems: list[Problem] | None = None) -> None:
+        self.name, self.version, self.remote, self.deep = name, version, remote, deep
+        self.checked, self.bytes = checked, bytes
+        self.problems = [] if problems is None else problems
 
     @property
     def ok(self) -> bool:
@@ -146,7 +184,7 @@ class Verification:
         """The `etc verify --json` document (README, "JSON output")."""
         return {"name": self.name, "version": self.version, "remote": self.remote, "deep": self.deep,
                 "checked": self.checked, "bytes": self.bytes, "ok": self.ok,
-                "problems": [asdict(p) for p in self.problems]}
+                "problems": [{"path": p.path, "issue": p.issue, "detail": p.detail} for p in self.problems]}
 
 
 def _ref(name: str, version: int | None) -> str:

@@ -12,9 +12,9 @@ import hashlib
 import json
 import re
 import zlib
-from dataclasses import dataclass, field
 from typing import Any
 
+from ._values import FrozenValue, Value, set_field as _set
 from .compactjson import pieces
 from .dataset import partition_of
 from .errors import FormatError, InvalidNameError
@@ -34,44 +34,70 @@ def chunk_list_id(chunks: tuple[str, ...] | list[str]) -> str:
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
-class Part:
+class Part(FrozenValue):
     """Bytes [offset, offset+length) of object `obj`.  A file with several parts is chunked:
     each part is a whole object whose id is the sha256 of its bytes, and the file's id is
     `chunk_list_id` of those ids."""
 
+    __slots__ = ("obj", "offset", "length")
     obj: str
     offset: int
     length: int
 
+    def __init__(self, obj: str, offset: int, length: int) -> None:
+        _set(self, "obj", obj)
+        _set(self, "offset", offset)
+        _set(self, "length", length)
 
-@dataclass(frozen=True)
-class FileEntry:
+
+class FileEntry(FrozenValue):
+    """One file of a version: its path, size, content id, mode and the object ranges holding it."""
+
+    __slots__ = ("path", "size", "sha256", "executable", "parts")
     path: str
     size: int
     sha256: str
-    executable: bool = False
-    parts: tuple[Part, ...] = ()
+    executable: bool
+    parts: tuple[Part, ...]
+
+    def __init__(self, path: str, size: int, sha256: str, executable: bool = False, parts: tuple[Part, ...] = ()
+                 ) -> None:
+        _set(self, "path", path)
+        _set(self, "size", size)
+        _set(self, "sha256", sha256)
+        _set(self, "executable", executable)
+        _set(self, "parts", parts)
 
     def content_key(self) -> tuple:
         return (self.path, self.sha256, self.executable)
 
 
-@dataclass
-class Manifest:
+class Manifest(Value):
+    """A version's files, empty folders and objects (`dirs` and `objects` default to new empty ones)."""
+
+    __slots__ = ("name", "version", "files", "dirs", "objects", "parent", "created", "author", "tool",
+                 "partition_names")
     name: str
     version: int
     files: list[FileEntry]
-    dirs: list[str] = field(default_factory=list)
-    objects: dict[str, int] = field(default_factory=dict)
-    parent: int | None = None
-    created: str = ""
-    author: str = ""
-    tool: str = ""
-
+    dirs: list[str]
+    objects: dict[str, int]
+    parent: int | None
+    created: str
+    author: str
+    tool: str
     # Set when the manifest was read partially (format etcetera/2): every partition of the version,
     # although `files` and `dirs` hold only those that were read.
-    partition_names: list[str] | None = None
+    partition_names: list[str] | None
+
+    def __init__(self, name: str, version: int, files: list[FileEntry], dirs: list[str] | None = None,
+                 objects: dict[str, int] | None = None, parent: int | None = None, created: str = "",
+                 author: str = "", tool: str = "", partition_names: list[str] | None = None) -> None:
+        self.name, self.version, self.files = name, version, files
+        self.dirs = [] if dirs is None else dirs
+        self.objects = {} if objects is None else objects
+        self.parent, self.created, self.author, self.tool = parent, created, author, tool
+        self.partition_names = partition_names
 
     def partitions(self) -> list[str]:
         """Partition names, from files and from empty partition folders."""

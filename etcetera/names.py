@@ -4,9 +4,9 @@ references, and the relative paths a dataset or a remote may hold."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
+from ._values import FrozenValue, set_field as _set
 from .errors import InvalidNameError
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -103,13 +103,18 @@ def check_tag(tag: object) -> str:
     return tag
 
 
-@dataclass(frozen=True)
-class Ref:
+class Ref(FrozenValue):
     """A parsed `name`, `name@3` or `name@TAG` ('latest' included): at most one of version and tag."""
 
+    __slots__ = ("name", "version", "tag")
     name: str
-    version: int | None = None
-    tag: str | None = None
+    version: int | None
+    tag: str | None
+
+    def __init__(self, name: str, version: int | None = None, tag: str | None = None) -> None:
+        _set(self, "name", name)
+        _set(self, "version", version)
+        _set(self, "tag", tag)
 
     def __str__(self) -> str:
         at = self.version if self.version is not None else self.tag

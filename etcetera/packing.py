@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
+from ._values import FrozenValue, Value, set_field as _set
 from .dataset import partition_of
 from .manifest import Part, chunk_list_id
 
@@ -21,25 +21,35 @@ LARGE = 8 * MiB  # files at least this large get objects of their own
 MIN_PACK, MAX_PACK = 1 * MiB, 32 * MiB
 
 
-@dataclass(frozen=True)
-class NewFile:
+class NewFile(FrozenValue):
     """A file whose content the remote does not have yet."""
 
+    __slots__ = ("path", "size", "sha256", "chunks", "group")
     path: str  # a str, not a Path: a push of 50,000 new files holds one each
     size: int
     sha256: str
     chunks: tuple[str, ...] | None  # chunk hashes for files larger than CHUNK
     group: str
 
+    def __init__(self, path: str, size: int, sha256: str, chunks: tuple[str, ...] | None, group: str) -> None:
+        _set(self, "path", path)
+        _set(self, "size", size)
+        _set(self, "sha256", sha256)
+        _set(self, "chunks", chunks)
+        _set(self, "group", group)
 
-@dataclass
-class Upload:
+
+class Upload(Value):
     """One object to create: the concatenation of byte ranges of local files."""
 
+    __slots__ = ("obj", "ranges", "size", "whole")
     obj: str
     ranges: list[tuple[str, int, int]]
     size: int
-    whole: bool = False  # `obj` is the sha256 of these bytes (a chunk or a large file), not a pack id
+    whole: bool  # `obj` is the sha256 of these bytes (a chunk or a large file), not a pack id
+
+    def __init__(self, obj: str, ranges: list[tuple[str, int, int]], size: int, whole: bool = False) -> None:
+        self.obj, self.ranges, self.size, self.whole = obj, ranges, size, whole
 
 
 def hash_file(path: Path, size: int) -> tuple[str, tuple[str, ...] | None]:

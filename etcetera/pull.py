@@ -11,10 +11,10 @@ import os
 import shutil
 import sqlite3
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from ._values import Value
 from .dataset import Dataset, LocalFile, local_groups, scan_files, validate_dataset_dir, walk_group
 from .errors import DatasetError, NotFoundError
 from .home import FileRecord, Home, RecordsWriter, State, cached
@@ -29,16 +29,21 @@ from .transfer import download, file_mode
 log = logging.getLogger("etcetera")
 
 
-@dataclass
-class PullReport:
+class PullReport(Value):
     """What a pull did: the local dataset it left, and how many bytes it downloaded."""
 
+    __slots__ = ("dataset", "downloaded_bytes", "reused_files", "files", "up_to_date", "seconds")
     dataset: Dataset
     downloaded_bytes: int
     reused_files: int
     files: int
     up_to_date: bool
     seconds: float
+
+    def __init__(self, dataset: Dataset, downloaded_bytes: int, reused_files: int, files: int, up_to_date: bool,
+                 seconds: float) -> None:
+        self.dataset, self.downloaded_bytes, self.reused_files = dataset, downloaded_bytes, reused_files
+        self.files, self.up_to_date, self.seconds = files, up_to_date, seconds
 
 
 def wanted_partitions(partitions: Sequence[str] | None) -> list[str] | None:

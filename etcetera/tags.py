@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from typing import Any
 
+from ._values import Value
 from .errors import ConflictError, EtcError, FormatError, NotFoundError
 from .names import LATEST, Ref, check_name, check_tag
 from .remote import DATASETS, TAGS, Remote, manifest_key, parse_tag_key
@@ -29,12 +29,12 @@ def event_key(name: str, tag: str, seq: int) -> str:
     return f"{tags_prefix(name)}{tag}/{seq:010d}.json"
 
 
-@dataclass
-class TagChange:
+class TagChange(Value):
     """What `etc tag` did: `tag` of `name` now points at `version` (None: deleted); `previous`
     is where it pointed before (None: it did not exist); `changed` is False when it already
     pointed there."""
 
+    __slots__ = ("name", "tag", "version", "previous", "changed", "remote")
     name: str
     tag: str
     version: int | None
@@ -42,8 +42,14 @@ class TagChange:
     changed: bool
     remote: str
 
+    def __init__(self, name: str, tag: str, version: int | None, previous: int | None, changed: bool,
+                 remote: str) -> None:
+        self.name, self.tag, self.version, self.previous = name, tag, version, previous
+        self.changed, self.remote = changed, remote
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field by name, in order (the `etc tag --json` document)."""
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 def _events(remote: Remote, name: str, only: str = "") -> dict[str, int]:

@@ -17,10 +17,10 @@ import stat
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple
 
+from ._values import Value
 from .errors import CutOffError, EtcError, IntegrityError, NotFoundError, TransientError
 from .manifest import FileEntry
 from .packing import Upload
@@ -141,13 +141,18 @@ class _Target(NamedTuple):
     whole: bool  # the segment is the whole file: its writer also sets its mode and takes its stat
 
 
-@dataclass
-class _Segment:
+class _Segment(Value):
+    """A byte range of an object to download, and the files it is written to."""
+
+    __slots__ = ("offset", "length", "targets", "expect", "label")
     offset: int  # in the object
     length: int
     targets: list[_Target]  # identical files share a segment
     expect: str  # sha256 of these bytes
     label: str  # the file's path in the dataset, for messages
+
+    def __init__(self, offset: int, length: int, targets: list[_Target], expect: str, label: str) -> None:
+        self.offset, self.length, self.targets, self.expect, self.label = offset, length, targets, expect, label
 
 
 def file_mode(executable: bool) -> int:

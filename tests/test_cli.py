@@ -208,6 +208,20 @@ def test_home_only_commands_start_without_the_remote_side(tmp_path: Path, user: 
     assert "etcetera.api" in loaded and not loaded & set(REMOTE_SIDE), loaded
 
 
+# What the `etc` commands load on their way to a remote.  None of it may import `dataclasses`: its
+# import costs ~10 ms (inspect, ast, dis, tokenize) and each @dataclass ~0.7 ms, paid by every
+# command (see etcetera/_values.py).  To be extended with etcetera.push once it has no dataclass left.
+NO_DATACLASSES = ("etcetera.cli.main", "etcetera.api", "etcetera.repository", "etcetera.storage.s3",
+                  "etcetera.storage.file", "etcetera.pull", "etcetera.remote", "etcetera.transfer")
+
+
+def test_commands_start_without_dataclasses():
+    """Importing what the commands use, in a fresh process, leaves `dataclasses` unloaded."""
+    code = f"import sys, {', '.join(NO_DATACLASSES)}; print('dataclasses' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False"], "one of these imports dataclasses (python -X importtime tells which)"
+
+
 @pytest.mark.parametrize("argv", [
     ["list"], ["ls", "-r", "--json"], ["-q", "push", "birds", "-f", "--from", "dir"], ["--config", "list", "list"],
     ["--conf=x.toml", "-v", "pull", "birds@3", "-p", "a", "b", "-p", "c"], ["-qv", "register", "./d"],

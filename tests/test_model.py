@@ -65,7 +65,7 @@ def test_config_keys_are_one_list_with_types_help_and_secrecy():
     from etcetera.config import SECRET_KEYS, config_keys
 
     keys = {k.name: k for k in config_keys()}
-    assert list(keys) == [f.name for f in __import__("dataclasses").fields(etc.Config)]
+    assert list(keys) == list(__import__("inspect").signature(etc.Config).parameters)
     assert all(k.help and k.label for k in keys.values())
     assert SECRET_KEYS == {"aws_access_key_id", "aws_secret_access_key", "aws_session_token",
                            "google_application_credentials", "azure_account_key", "azure_sas_token",

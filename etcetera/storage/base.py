@@ -14,20 +14,27 @@ from __future__ import annotations
 import io
 import os
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Iterator, Sequence
 
+from .._values import FrozenValue, set_field as _set
 from ..errors import RemoteError
 
 if TYPE_CHECKING:
     from ..config import Config
 
 
-@dataclass(frozen=True)
-class ObjectInfo:
+class ObjectInfo(FrozenValue):
+    """An object as a listing shows it."""
+
+    __slots__ = ("key", "size", "mtime")
     key: str
     size: int
-    mtime: float | None = None  # last modified, seconds since the epoch, when the backend knows it
+    mtime: float | None  # last modified, seconds since the epoch, when the backend knows it
+
+    def __init__(self, key: str, size: int, mtime: float | None = None) -> None:
+        _set(self, "key", key)
+        _set(self, "size", size)
+        _set(self, "mtime", mtime)
 
 
 class Source:

@@ -13,23 +13,29 @@ import hmac
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
+from .._values import FrozenValue, set_field as _set
 from ..errors import ConfigError, RemoteError
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(FrozenValue):
     """One set of AWS keys (never shown: the repr hides them)."""
 
-    key_id: str = field(repr=False)
-    secret: str = field(repr=False)
-    token: str | None = field(default=None, repr=False)
+    __slots__ = ("key_id", "secret", "token")
+    _hidden = __slots__
+    key_id: str
+    secret: str
+    token: str | None
+
+    def __init__(self, key_id: str, secret: str, token: str | None = None) -> None:
+        _set(self, "key_id", key_id)
+        _set(self, "secret", secret)
+        _set(self, "token", token)
 
 
 class CredentialSource:
