@@ -156,6 +156,13 @@ class State(Value):
         for rel, rec in self.records(group):
             yield record_line(rel, rec)
 
+    def records_file(self, group: str) -> Path | None:
+        """The file holding a group's record lines (which may not exist: no records), when they are
+        read from files; None when the state holds its records in memory."""
+        if self._files is None and self.records_dir is not None:
+            return self.records_dir / group_file(group)
+        return None
+
     def groups(self) -> list[str]:
         """The groups that have records."""
         if self._files is None and self.records_dir is not None:
