@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Literal, NamedTuple, TypeVar
 
 from . import recheck
+from ._values import Value
 from .catalog import SHARD_FILES, Group, GroupWriter, Root
 from .dataset import LocalFile, batched, local_groups, validate_dataset_dir, walk_group
 from .errors import ConflictError, DatasetError, NotFoundError
@@ -44,9 +45,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("etcetera")
 
 
-class PushReport(NamedTuple):
+class PushReport(Value):
     """What a push did: the version it published (or found up to date) and the bytes it sent."""
 
+    __slots__ = ("name", "version", "uploaded_bytes", "total_bytes", "files", "up_to_date", "seconds")
     name: str
     version: int
     uploaded_bytes: int
@@ -54,6 +56,11 @@ class PushReport(NamedTuple):
     files: int
     up_to_date: bool
     seconds: float
+
+    def __init__(self, name: str, version: int, uploaded_bytes: int, total_bytes: int, files: int,
+                 up_to_date: bool, seconds: float) -> None:
+        self.name, self.version, self.uploaded_bytes, self.total_bytes = name, version, uploaded_bytes, total_bytes
+        self.files, self.up_to_date, self.seconds = files, up_to_date, seconds
 
     @property
     def ref(self) -> str:

@@ -212,7 +212,7 @@ def test_home_only_commands_start_without_the_remote_side(tmp_path: Path, user: 
 # import costs ~10 ms (inspect, ast, dis, tokenize) and each @dataclass ~0.7 ms, paid by every
 # command (see etcetera/_values.py).  To be extended with etcetera.push once it has no dataclass left.
 NO_DATACLASSES = ("etcetera.cli.main", "etcetera.api", "etcetera.repository", "etcetera.storage.s3",
-                  "etcetera.storage.file", "etcetera.pull", "etcetera.remote", "etcetera.transfer")
+                  "etcetera.storage.file", "etcetera.pull", "etcetera.push", "etcetera.remote", "etcetera.transfer")
 
 
 def test_commands_start_without_dataclasses():
