@@ -403,7 +403,7 @@ def metadata_bytes(remote: Path, name: str, partition: str | None) -> int:
     from etcetera.catalog import Root, read_version
 
     folder = remote / "datasets" / name
-    raw = max(folder.iterdir()).read_bytes()
+    raw = max(folder.glob("[0-9]*.json.gz")).read_bytes()  # the latest version's root, not the _index.json beside it
     doc = read_version(raw, name)
     if not isinstance(doc, Root):
         return len(raw)

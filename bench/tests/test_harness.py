@@ -15,7 +15,7 @@ from pathlib import Path
 from bench import disk
 from bench.measure import Measured, both
 from bench.report import cells, targets
-from bench.suite import ETC, PUSH_ONLY, Bench, Row
+from bench.suite import ETC, PUSH_ONLY, Bench, Row, metadata_bytes
 
 SMALL = "2000 x 4 KiB"
 
@@ -80,3 +80,24 @@ def test_other_tools_run_without_this_checkout_on_their_path():
     probe = (sys.executable, "-c", "import os; print(os.environ.get('PYTHONPATH'))")
     assert Bench.exec(bench, *probe).stdout.strip() == "/somewhere/this-checkout"
     assert Bench.exec(bench, *probe, other_tool=True, cwd="/").stdout.strip() == "None"  # found from anywhere
+
+
+def test_metadata_bytes_reads_the_latest_root_and_the_shards_a_pull_needs(tmp_path: Path):
+    """What --scale reports as the metadata a (partial) pull reads, on a remote that also holds the
+    dataset's _index.json (which sorts after the version files)."""
+    import etcetera as etc
+
+    src = tmp_path / "src" / "m"
+    for part, n in (("a", 3), ("b", 1)):
+        (src / "data" / part).mkdir(parents=True)
+        for i in range(n):
+            (src / "data" / part / f"f{i}").write_bytes(os.urandom(100))
+    cfg = etc.Config(f"file://{tmp_path / 'remote'}", home=str(tmp_path / "home"))
+    etc.push("m", config=cfg, source=src)
+    (src / "data" / "a" / "f0").write_bytes(b"changed")
+    etc.push("m", config=cfg, source=src)
+    folder = tmp_path / "remote" / "datasets" / "m"
+    assert (folder / "_index.json").exists()
+    root = (folder / "0000000002.json.gz").stat().st_size
+    whole, only_b = metadata_bytes(tmp_path / "remote", "m", None), metadata_bytes(tmp_path / "remote", "m", "b")
+    assert root < only_b < whole
