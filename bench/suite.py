@@ -423,7 +423,7 @@ def on_paper(rows: dict, n: int) -> list[str]:
     k = 10_000_000 / n
     part = row("partial pull")
     lines = [f"10 M files (1 KiB each) on paper, from the medians measured at {n:,} files "
-             f"(push {push.extra['runs']} run(s), on a loaded shared machine):",
+             f"(push {push.extra['runs']} run(s); see their spread above):",
              f"  push            ~{push.seconds * k / 60:.0f} min ({push.extra['per_10k_files']:.2f} s per 10k files), "
              f"peak RSS ~{push.max_rss_mb:.0f} MB (batches: does not grow with the count)",
              f"  pull            ~{pull.seconds * k / 60:.0f} min ({pull.extra['per_10k_files']:.2f} s per 10k files), "
