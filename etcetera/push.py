@@ -34,7 +34,7 @@ from .manifest import EMPTY_SHA256, FileEntry, Part
 from .names import check_name
 from .packing import CHUNK, NewFile, Upload, chunk_list_id, chunk_ranges, hash_range, plan_uploads
 from .progress import Progress
-from .recheck import Counted, check_group
+from .recheck import Counted, check_groups
 from .remote import Remote, ShardSink, VersionReader
 from .transfer import renew, upload
 from .version import __version__, author
@@ -250,15 +250,7 @@ def _shares(groups: list[str], state: State) -> list[list[str]] | None:
 
 def _check(path: Path, groups: list[str], state: State) -> Counted | None:
     """`check_group` over these groups in this process: their totals and empty folders, or None."""
-    files = nbytes = 0
-    dirs: list[str] = []
-    for group in groups:
-        counted = check_group(str(path), group, state.record_lines(group), dirs)
-        if counted is None:
-            return None
-        files += counted[0]
-        nbytes += counted[1]
-    return files, nbytes, dirs
+    return check_groups(str(path), ((group, state.record_lines(group)) for group in groups))
 
 
 def _check_shared(path: Path, shares: list[list[str]], state: State) -> Counted | None:

@@ -14,7 +14,7 @@ import json
 import os
 import stat
 import sys
-from typing import Iterator
+from typing import Iterable, Iterator
 
 Counted = tuple[int, int, list[str]]  # files, bytes, empty folders
 
@@ -62,18 +62,24 @@ def check_group(path: str, group: str, lines: Iterator[str], dirs: list[str]) ->
     return None if counted is None or next(lines, None) is not None else counted
 
 
-def check_files(path: str, groups: list[tuple[str, str]]) -> Counted | None:
-    """`check_group` over groups whose records are in files ([group, records file]; a missing
-    file is a group without records): their totals and empty folders, or None at the first change."""
+def check_groups(path: str, groups: Iterable[tuple[str, Iterator[str]]]) -> Counted | None:
+    """`check_group` over (group, its record lines) pairs: their totals and empty folders, or None
+    at the first change."""
     files = nbytes = 0
     dirs: list[str] = []
-    for group, records in groups:
-        counted = check_group(path, group, _lines(records), dirs)
+    for group, lines in groups:
+        counted = check_group(path, group, lines, dirs)
         if counted is None:
             return None
         files += counted[0]
         nbytes += counted[1]
     return files, nbytes, dirs
+
+
+def check_files(path: str, groups: list[tuple[str, str]]) -> Counted | None:
+    """`check_groups` over groups whose records are in files ([group, records file]; a missing
+    file is a group without records)."""
+    return check_groups(path, ((group, _lines(records)) for group, records in groups))
 
 
 def _lines(records: str) -> Iterator[str]:
