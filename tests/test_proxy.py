@@ -219,6 +219,46 @@ def test_no_proxy_bypasses_the_proxy(s3_remote, proxy, make_dataset, monkeypatch
     assert proxy.forwarded == proxy.tunnels == proxy.refused == 0
 
 
+def test_no_proxy_networks_in_cidr_form_bypass_the_proxy(s3_remote, proxy, make_dataset, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", proxy.url())
+    monkeypatch.setenv("NO_PROXY", "example.com, 10.0.0.0/8 ,127.0.0.0/8")
+    cfg = s3_remote.config()
+    etc.register(make_dataset("cidr"), config=cfg)
+    assert etc.push("cidr", config=cfg) == "cidr@1"
+    assert proxy.forwarded == proxy.tunnels == proxy.refused == 0
+
+
+def test_a_cidr_network_that_does_not_hold_the_host_keeps_the_proxy(s3_remote, proxy, make_dataset, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", proxy.url())
+    monkeypatch.setenv("NO_PROXY", "10.0.0.0/8,::1/128,not-a-network/99")
+    assert etc.ls(remote=True, config=s3_remote.config()) == []
+    assert proxy.forwarded > 0
+
+
+@pytest.mark.parametrize("host, no_proxy, bypassed", [
+    ("10.1.2.3", "10.0.0.0/8", True),
+    ("10.1.2.3", "10.1.2.3/32", True),
+    ("10.1.2.3", "10.1.2.0/255.255.255.0", True),
+    ("10.1.2.3", "10.1.2.3/24", True),  # host bits set: taken as its network, as requests does
+    ("11.0.0.1", "10.0.0.0/8", False),
+    ("::1", "::1/128", True),
+    ("[fd00::5]", "fd00::/8", True),
+    ("fd00::5", "10.0.0.0/8", False),
+    ("10.1.2.3", "fd00::/8", False),
+    ("minio.internal", "10.0.0.0/8", False),
+    ("10.1.2.3", "10.0.0.0/33,garbage/x", False),
+])
+def test_find_proxy_reads_cidr_networks_in_no_proxy(host, no_proxy, bypassed, monkeypatch):
+    from etcetera.storage.httppool import find_proxy
+
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    found = find_proxy("http", host, 9000)
+    assert (found is None) == bypassed, found
+
+
 def test_an_unusable_proxy_url_is_a_one_line_config_error(s3_remote, proxy, monkeypatch):
     monkeypatch.setenv("http_proxy", f"socks5://{USER}:{PASSWORD}@127.0.0.1:1080")
     with pytest.raises(etc.ConfigError) as info:

@@ -5,7 +5,7 @@ SDK to import, so a command's start-up is the interpreter's, and a connection is
 next request once its response was read to the end.
 
 Corporate networks: the `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` variables (either case) are honoured as
-botocore and requests do.  An https origin is reached through an `http://` proxy by a CONNECT tunnel
+botocore and requests do (NO_PROXY's CIDR networks, which requests honours, included).  An https origin is reached through an `http://` proxy by a CONNECT tunnel
 (TLS stays end to end); an http one by sending absolute-URI requests to the proxy, since proxies
 commonly refuse CONNECT to ports other than 443.  A password in the proxy's URL goes only into
 `Proxy-Authorization` and is scrubbed from logs; `cafile` (S3's `AWS_CA_BUNDLE`) replaces the
@@ -50,8 +50,10 @@ def find_proxy(scheme: str, host: str, port: int | None) -> Proxy | None:
         return None
     import urllib.request  # only now: its import would cost every command's start-up otherwise
 
-    url = urllib.request.getproxies().get(scheme)
-    if not url or urllib.request.proxy_bypass(host if port is None else f"{host}:{port}"):
+    proxies = urllib.request.getproxies()
+    url = proxies.get(scheme)
+    if not url or urllib.request.proxy_bypass(host if port is None else f"{host}:{port}") \
+            or _in_no_proxy_network(host, proxies.get("no", "")):
         return None
     parts = urlsplit(url if "://" in url else f"http://{url}")
     try:
@@ -72,6 +74,26 @@ def find_proxy(scheme: str, host: str, port: int | None) -> Proxy | None:
         headers["Proxy-Authorization"] = f"Basic {token}"
         hide(password, unquote(password), token)
     return Proxy(parts.hostname, proxy_port, shown, headers)
+
+
+def _in_no_proxy_network(host: str, no_proxy: str) -> bool:
+    """Whether `host`, an IP address, lies in a network that NO_PROXY lists in CIDR form
+    (`10.0.0.0/8`, `fd00::/8`), as requests honours and the standard library does not."""
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    for entry in no_proxy.split(","):
+        entry = entry.strip()
+        if "/" in entry:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                continue
+    return False
 
 
 class _Timeouts:
