@@ -5,9 +5,10 @@ SDK to import, so a command's start-up is the interpreter's, and a connection is
 next request once its response was read to the end.
 
 Corporate networks: the `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` variables (either case) are honoured as
-botocore and requests do (NO_PROXY's CIDR networks, which requests honours, included).  An https origin is reached through an `http://` proxy by a CONNECT tunnel
-(TLS stays end to end); an http one by sending absolute-URI requests to the proxy, since proxies
-commonly refuse CONNECT to ports other than 443.  A password in the proxy's URL goes only into
+botocore and requests do, NO_PROXY's CIDR networks included (requests honours them; the standard library
+does not).  An https origin is reached through an `http://` proxy by a CONNECT tunnel (TLS stays end to
+end); an http one by sending absolute-URI requests to the proxy, since proxies commonly refuse CONNECT
+to ports other than 443.  A password in the proxy's URL goes only into
 `Proxy-Authorization` and is scrubbed from logs; `cafile` (S3's `AWS_CA_BUNDLE`) replaces the
 system's trusted certificates, which otherwise honour `SSL_CERT_FILE`.
 """
