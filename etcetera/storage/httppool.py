@@ -8,9 +8,9 @@ Corporate networks: the `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` variables (either 
 botocore and requests do, NO_PROXY's CIDR networks included (requests honours them; the standard library
 does not).  An https origin is reached through an `http://` proxy by a CONNECT tunnel (TLS stays end to
 end); an http one by sending absolute-URI requests to the proxy, since proxies commonly refuse CONNECT
-to ports other than 443.  A password in the proxy's URL goes only into
-`Proxy-Authorization` and is scrubbed from logs; `cafile` (S3's `AWS_CA_BUNDLE`) replaces the
-system's trusted certificates, which otherwise honour `SSL_CERT_FILE`.
+to ports other than 443.  A password in the proxy's URL goes only into `Proxy-Authorization` and is
+scrubbed from logs; `cafile` (S3's `AWS_CA_BUNDLE`) replaces the system's trusted certificates, which
+otherwise honour `SSL_CERT_FILE`.
 """
 
 from __future__ import annotations
